@@ -1,0 +1,128 @@
+"""The ``hpo`` command: parse options, call the library, turn HpoError into one line."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from hpo_plugin.algorithms import ALGORITHMS
+from hpo_plugin.errors import HpoError, SearchInterrupted
+
+EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
+
+
+class Blankable(click.ParamType):
+    """An int/float option where an empty string means "as in the experiment file".
+
+    MLproject parameters always pass a value; an empty default keeps the YAML's setting.
+    """
+
+    def __init__(self, kind: type) -> None:
+        self.kind = kind
+        self.name = kind.__name__
+
+    def convert(self, value: Any, param, ctx) -> Any:
+        if value is None or value == "" or isinstance(value, self.kind):
+            return value if value != "" else None
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if self.kind is int:
+            if not number.is_integer():
+                self.fail(f"{value!r} is not a whole number", param, ctx)
+            return int(number)
+        return number
+
+
+def reports_errors(fn: Callable) -> Callable:
+    """Exit non-zero with one line for user errors; ``--debug`` adds the traceback."""
+
+    @wraps(fn)
+    def wrapper(*args, debug: bool = False, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SearchInterrupted as exc:
+            click.echo(f"hpo: interrupted: {exc}", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except HpoError as exc:
+            if debug:
+                traceback.print_exc()
+            click.echo(f"hpo: error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+
+    return click.option("--debug", is_flag=True, help="Show tracebacks of errors.")(wrapper)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hpo_plugin", message="%(version)s")
+def main() -> None:
+    """Hyperopt searches tracked in MLflow: every trial a nested run, the best model registered."""
+
+
+def tracking_options(fn: Callable) -> Callable:
+    fn = click.option(
+        "--tracking-uri",
+        envvar="MLFLOW_TRACKING_URI",
+        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db).",
+    )(fn)
+    return click.option(
+        "--experiment-name", default=None, help="MLflow experiment (default: from the YAML file)."
+    )(fn)
+
+
+@main.command()
+@click.argument("experiment", type=click.Path(dir_okay=False))
+@click.option(
+    "--algo",
+    type=click.Choice(["", *sorted(ALGORITHMS)]),
+    default="",
+    help="Search algorithm (default: search.algo of the file).",
+)
+@click.option("--max-evals", type=Blankable(int), default="", help="Number of trials.")
+@click.option("--seed", type=Blankable(int), default="", help="Seed of the search.")
+@click.option("--timeout", type=Blankable(float), default="", help="Stop after this many seconds.")
+@tracking_options
+@reports_errors
+def search(experiment, algo, max_evals, seed, timeout, tracking_uri, experiment_name) -> None:
+    """Run the search defined in EXPERIMENT (a YAML file)."""
+    from hpo_plugin.config import load_experiment
+    from hpo_plugin.search import run_search
+
+    overrides = {
+        "search.algo": algo or None,
+        "search.max_evals": max_evals,
+        "search.seed": seed,
+        "search.timeout": timeout,
+    }
+    config = load_experiment(experiment, overrides)
+    result = run_search(config, tracking_uri=tracking_uri, experiment_name=experiment_name)
+    print_search_result(config, result)
+
+
+def print_search_result(config, result) -> None:
+    """Where the results are and how to open them."""
+    import mlflow
+
+    metric = config.objective.metric
+    best = result.best
+    uri = mlflow.get_tracking_uri()
+    click.echo(
+        f"Search finished in {result.elapsed_s:.1f} s: {len(result.records)} trials "
+        f"({result.n_ok} ok, {result.n_failed} failed)."
+    )
+    click.echo(
+        f"Best: {best.name} (run {best.run_id}) val_{metric}={best.metrics[f'val_{metric}']:.6g}; "
+        f"refit on train+validation: test_{metric}={result.test_metrics[f'test_{metric}']:.6g}"
+    )
+    click.echo(f"Final model: models:/{result.model_id}")
+    click.echo(f"Parent run: {result.parent_run_id} in experiment {result.experiment_id} ({uri})")
+    click.echo(
+        f"Open it: mlflow ui --backend-store-uri {uri} --host 127.0.0.1, then "
+        f"http://127.0.0.1:5000/#/experiments/{result.experiment_id}/runs/{result.parent_run_id}"
+    )

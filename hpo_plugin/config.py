@@ -1,0 +1,220 @@
+"""Experiment definitions: YAML -> one validated, frozen :class:`ExperimentConfig`.
+
+Everything downstream reads these objects, never raw dicts. Unknown keys, unknown registry
+names and malformed distributions become a :class:`ConfigError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hpo_plugin.algorithms import ALGORITHMS
+from hpo_plugin.data import DATASETS
+from hpo_plugin.errors import ConfigError
+from hpo_plugin.metrics import METRICS, TASKS
+from hpo_plugin.models import MODEL_FAMILIES
+from hpo_plugin.space import CHOICE, Option, Param, parse_space, relabel
+
+
+def one_of(value: str, registry: Mapping[str, Any], what: str) -> str:
+    """Registry membership check whose error lists every valid name."""
+    if value not in registry:
+        raise ValueError(f"unknown {what} {value!r}; choose one of: {', '.join(sorted(registry))}")
+    return value
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class DataConfig(_Frozen):
+    dataset: str | None = None
+    path: str | None = None
+    target: str | None = None
+    task: Literal["binary", "multiclass", "regression"] | None = None
+    test_size: float = Field(0.2, gt=0, lt=1)
+    split_seed: int = 0
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, v: str | None) -> str | None:
+        return None if v is None else one_of(v, DATASETS, "dataset")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if (self.dataset is None) == (self.path is None):
+            raise ValueError("give exactly one of 'dataset' (a bundled name) or 'path' (a file)")
+        if self.path is not None and not self.target:
+            raise ValueError("'path' needs 'target': the name of the column to predict")
+        return self
+
+
+class ValidationConfig(_Frozen):
+    holdout: float | None = Field(None, gt=0, lt=1)
+    cv: int | None = Field(None, ge=2, le=20)
+
+    @model_validator(mode="after")
+    def _one_method(self) -> ValidationConfig:
+        if (self.holdout is None) == (self.cv is None):
+            raise ValueError("give exactly one of 'holdout' (a fraction) or 'cv' (a fold count)")
+        return self
+
+
+class ObjectiveConfig(_Frozen):
+    metric: str
+    direction: Literal["minimize", "maximize"] | None = None
+    validation: ValidationConfig = ValidationConfig(holdout=0.25)
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, v: str) -> str:
+        return one_of(v, METRICS, "metric")
+
+    @model_validator(mode="after")
+    def _natural_direction(self) -> ObjectiveConfig:
+        natural = "maximize" if METRICS[self.metric].greater_is_better else "minimize"
+        if self.direction not in (None, natural):
+            raise ValueError(f"{self.metric} is meant to {natural}; set direction: {natural}")
+        return self
+
+    @property
+    def maximize(self) -> bool:
+        return METRICS[self.metric].greater_is_better
+
+
+class ModelConfig(_Frozen):
+    family: str
+    params: dict[str, Any] = {}
+    space: tuple[Param, ...] = ()
+
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, v: str) -> str:
+        return one_of(v, MODEL_FAMILIES, "model family")
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _parse(cls, v: Any) -> tuple[Param, ...]:
+        return v if isinstance(v, tuple) else parse_space(v)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> ModelConfig:
+        if both := sorted(set(self.params) & {p.name for p in self.space}):
+            raise ValueError(f"{both} appear in both 'params' and 'space'; keep one")
+        return self
+
+
+class SearchConfig(_Frozen):
+    algo: str = "tpe"
+    max_evals: int = Field(30, ge=1, le=100_000)
+    seed: int = Field(0, ge=0)
+    timeout: float | None = Field(None, gt=0)
+    threads_per_trial: int | None = Field(None, ge=1)
+
+    @field_validator("algo")
+    @classmethod
+    def _known_algo(cls, v: str) -> str:
+        return one_of(v, ALGORITHMS, "algorithm")
+
+
+class ExperimentConfig(_Frozen):
+    name: str = Field(min_length=1, pattern=r"^[\w.-]+$")
+    description: str = ""
+    mlflow_experiment: str | None = None
+    data: DataConfig
+    model: ModelConfig | None = None
+    models: tuple[ModelConfig, ...] | None = None
+    objective: ObjectiveConfig
+    search: SearchConfig = SearchConfig()
+    source: str = ""
+    raw_text: str = ""
+
+    @model_validator(mode="after")
+    def _one_model_section(self) -> ExperimentConfig:
+        if (self.model is None) == (self.models is None):
+            raise ValueError("give exactly one of 'model' (one family) or 'models' (a list)")
+        if self.models is not None:
+            families = [m.family for m in self.models]
+            if len(set(families)) != len(families) or not families:
+                raise ValueError(f"'models' must list distinct families, got {families}")
+        return self
+
+    @property
+    def candidates(self) -> tuple[ModelConfig, ...]:
+        return (self.model,) if self.model is not None else self.models  # type: ignore[return-value]
+
+    @property
+    def space(self) -> tuple[Param, ...]:
+        """The searched space; model selection is a choice over families with their spaces."""
+        if self.model is not None:
+            return self.model.space
+        options = tuple(
+            Option(m.family, relabel(m.space, f"family={m.family}/"))
+            for m in self.candidates
+        )
+        return (Param("family", "family", CHOICE, options=options),)
+
+    @property
+    def mlflow_experiment_name(self) -> str:
+        return self.mlflow_experiment or self.name
+
+    @property
+    def digest(self) -> str:
+        """Digest of the effective settings (after overrides), stable across formatting."""
+        payload = self.model_dump(mode="json", exclude={"source", "raw_text"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def load_experiment(path: str | Path, overrides: Mapping[str, Any] | None = None) -> ExperimentConfig:
+    """Read and validate an experiment file; ``overrides`` maps 'section.key' -> value.
+
+    Overrides come from the CLI or MLproject; an invalid one is reported under its own name.
+    """
+    source = str(path)
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(source, "experiment", "no such file; pass the path of an experiment YAML")
+    text = file.read_text()
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(exc).split())
+        raise ConfigError(source, "yaml", f"not valid YAML (configs are data only): {problem}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(source, "experiment", "the file must hold a mapping of sections")
+    raw = dict(raw)
+    raw.setdefault("name", file.stem)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for dotted, value in overrides.items():
+        section, key = dotted.split(".")
+        if not isinstance(raw.get(section, {}), dict):
+            raise ConfigError(source, section, "must be a mapping")
+        raw[section] = {**raw.get(section, {}), key: value}
+    try:
+        return ExperimentConfig(**raw, source=source, raw_text=text)
+    except ValidationError as exc:
+        raise _to_config_error(exc, source, overrides) from None
+
+
+def _to_config_error(exc: ValidationError, source: str, overrides: Mapping[str, Any]) -> ConfigError:
+    err = exc.errors()[0]
+    loc = [str(part) for part in err["loc"]]
+    key = ".".join(loc) or "experiment"
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = f"unknown key {loc[-1]!r}; remove it or fix its spelling"
+    elif err["type"] == "missing":
+        message = "required key is missing"
+    elif "input" in err and err["type"] not in ("value_error", "assertion_error"):
+        message = f"{message}; got {err['input']!r}"
+    for dotted in overrides:
+        if key == dotted:
+            return ConfigError("option --" + dotted.split(".")[1].replace("_", "-"), key, message)
+    return ConfigError(source, key, message)

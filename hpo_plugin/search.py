@@ -1,0 +1,283 @@
+"""The search: validate everything, run hyperopt's fmin, record it all in MLflow.
+
+Nothing is written to MLflow until the config, the data, the space and the algorithm have
+all been checked, so a bad input never leaves a run behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin
+from mlflow.tracking import MlflowClient
+from mlflow.tracking.context.registry import resolve_tags
+from threadpoolctl import threadpool_limits
+
+from hpo_plugin.algorithms import build_algorithm
+from hpo_plugin.config import ExperimentConfig
+from hpo_plugin.data import Dataset, prepare
+from hpo_plugin.errors import ConfigError, SearchError, SearchInterrupted
+from hpo_plugin.models import MODEL_FAMILIES, unsupported_task
+from hpo_plugin.objective import Objective
+from hpo_plugin.parent import (
+    ROLE_TAG,
+    log_summary,
+    open_parent,
+    search_tags,
+    setup_payload,
+    write_final_model,
+    write_setup,
+)
+from hpo_plugin.space import SpaceError, decode, names, to_hyperopt
+from hpo_plugin.tracking import ModelWriter, end_run
+from hpo_plugin.writer import FAILED, FINISHED, KILLED, TrialRecord, TrialWriter, WriterSpec
+
+logging.getLogger("hyperopt").setLevel(logging.WARNING)
+
+
+@dataclass(frozen=True)
+class PreparedSearch:
+    """A fully validated search, ready to run bare or tracked."""
+
+    config: ExperimentConfig
+    dataset: Dataset
+    objective: Objective
+    suggest: Any
+    hyperopt_space: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    parent_run_id: str
+    experiment_id: str
+    best: TrialRecord
+    records: tuple[TrialRecord, ...]
+    test_metrics: dict[str, float]
+    model_id: str
+    elapsed_s: float
+
+    @property
+    def n_ok(self) -> int:
+        return sum(r.status == "FINISHED" for r in self.records)
+
+    @property
+    def n_failed(self) -> int:
+        return sum(r.status == "FAILED" for r in self.records)
+
+
+def threads_per_trial(config: ExperimentConfig, parallelism: int = 1) -> int:
+    """Never oversubscribe: one core is left to the trial writer, the rest shared by trials."""
+    return config.search.threads_per_trial or max(1, ((os.cpu_count() or 1) - 1) // parallelism)
+
+
+def prepare_search(config: ExperimentConfig) -> PreparedSearch:
+    """Load the data and check every cross-section constraint; raises HpoError subclasses."""
+    base_dir = Path(config.source).parent if config.source else Path.cwd()
+    dataset = prepare(config.data, config.objective.validation, base_dir)
+    if dataset.task not in _metric_tasks(config):
+        raise ConfigError(
+            config.source,
+            "objective.metric",
+            f"{config.objective.metric} does not apply to a {dataset.task} task",
+        )
+    for i, candidate in enumerate(config.candidates):
+        key = "model.family" if config.model is not None else f"models.{i}.family"
+        if problem := unsupported_task(candidate.family, dataset.task):
+            raise ConfigError(config.source, key, problem)
+        valid = MODEL_FAMILIES[candidate.family].param_names(dataset.task)
+        section = key.removesuffix("family")
+        for where, keys in (("params", set(candidate.params)), ("space", names(candidate.space))):
+            if unknown := sorted(keys - valid):
+                raise ConfigError(
+                    config.source,
+                    f"{section}{where}",
+                    f"{unknown} are not parameters of {candidate.family}; check the spelling",
+                )
+    try:
+        suggest = build_algorithm(config.search.algo, config.space, config.search.seed)
+    except SpaceError as exc:
+        raise ConfigError(config.source, "search.algo", str(exc)) from None
+    objective = Objective(config, dataset, threads_per_trial(config))
+    return PreparedSearch(config, dataset, objective, suggest, to_hyperopt(config.space))
+
+
+def _metric_tasks(config: ExperimentConfig) -> frozenset[str]:
+    from hpo_plugin.metrics import METRICS
+
+    return METRICS[config.objective.metric].tasks
+
+
+def run_fmin(prepared: PreparedSearch, on_trial) -> Trials:
+    """hyperopt's fmin over ``on_trial(params) -> result dict``, seeded."""
+    trials = Trials()
+    # BLAS and OpenMP pools get the trial's thread budget too (they busy-wait otherwise).
+    with threadpool_limits(limits=prepared.objective.n_threads):
+        _fmin(prepared, on_trial, trials)
+    return trials
+
+
+def _fmin(prepared: PreparedSearch, on_trial, trials: Trials) -> None:
+    search = prepared.config.search
+    fmin(
+        lambda point: on_trial(decode(point)),
+        space=prepared.hyperopt_space,
+        algo=prepared.suggest,
+        max_evals=search.max_evals,
+        timeout=search.timeout,
+        trials=trials,
+        rstate=np.random.default_rng(search.seed),
+        show_progressbar=False,
+        return_argmin=False,
+    )
+
+
+def evaluate_trial(objective: Objective, record: TrialRecord) -> tuple[dict[str, Any], Any]:
+    """Run one trial into ``record``; return (hyperopt result, fitted model or None)."""
+    try:
+        outcome = objective.evaluate(record.params)
+    except Exception as exc:  # any failure of one trial fails that trial, not the search
+        record.fail(_one_line(exc))
+        return {"status": STATUS_FAIL, "trial_number": record.number, "error": record.error}, None
+    record.succeed(outcome.loss, outcome.metrics)
+    return {"status": STATUS_OK, "loss": outcome.loss, "trial_number": record.number}, outcome.model
+
+
+def _one_line(exc: BaseException) -> str:
+    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" (at {Path(frame[0].filename).name}:{frame[0].lineno})" if frame else ""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}{where}"
+
+
+def run_bare(config: ExperimentConfig) -> tuple[TrialRecord, dict[str, float], float]:
+    """The same search with no MLflow at all (the overhead benchmark's baseline)."""
+    started = time.perf_counter()
+    prepared = prepare_search(config)
+    records: list[TrialRecord] = []
+
+    def on_trial(params):
+        record = TrialRecord(len(records) + 1, params)
+        records.append(record)
+        return evaluate_trial(prepared.objective, record)[0]
+
+    run_fmin(prepared, on_trial)
+    best = min((r for r in records if r.loss is not None), key=lambda r: r.loss)
+    _, test_metrics = prepared.objective.refit_and_test(best.params)
+    return best, test_metrics, time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def interruptible():
+    """Turn SIGTERM into an exception in the search thread, like Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum, frame):
+        raise SearchInterrupted("terminated by SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_search(
+    config: ExperimentConfig,
+    *,
+    tracking_uri: str | None = None,
+    experiment_name: str | None = None,
+) -> SearchResult:
+    """Run a tracked search: parent run, one child run per trial, final refit on the parent."""
+    prepared = prepare_search(config)
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    client = MlflowClient()
+    parent_run = open_parent(client, config, experiment_name)
+    parent_id, experiment_id = parent_run.info.run_id, parent_run.info.experiment_id
+    started = time.perf_counter()
+    dataset = prepared.dataset
+    models = ModelWriter.for_data(client, experiment_id, dataset.X_search, dataset.y_search)
+    trial_tags = {**resolve_tags(), **search_tags(config, parent_id), ROLE_TAG: "trial"}
+    spec = WriterSpec(
+        mlflow.get_tracking_uri(), experiment_id, parent_id, trial_tags, models.signature, models.input_example
+    )
+    writer = TrialWriter(spec)
+
+    def on_trial(params):
+        record = TrialRecord(len(writer.records) + 1, params)
+        writer.started(record)
+        result, model = evaluate_trial(prepared.objective, record)
+        writer.finished(record, model)
+        return result
+
+    try:
+        writer.call("setup", write_setup, setup_payload(prepared, parent_id))
+        with interruptible():
+            run_fmin(prepared, on_trial)
+            best, test_metrics, model_id = _finish(prepared, client, writer, models, parent_id)
+            records = writer.records
+    except (KeyboardInterrupt, SearchInterrupted) as exc:
+        writer.close(client)
+        end_run(client, parent_id, KILLED)
+        reason = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        raise SearchInterrupted(
+            f"search stopped by {reason}: parent run {parent_id} and its unfinished trial "
+            f"ended KILLED; the {sum(r.status == 'FINISHED' for r in writer.records)} "
+            "finished trials are kept"
+        ) from None
+    except BaseException:
+        writer.close(client)
+        end_run(client, parent_id, FAILED)
+        raise
+    end_run(client, parent_id, FINISHED)
+    return SearchResult(
+        parent_id, experiment_id, best, tuple(records), test_metrics, model_id, time.perf_counter() - started
+    )
+
+
+def _finish(prepared, client, writer, models, parent_id):
+    """Refit the best trial while the writer drains, then check it really is eligible.
+
+    The refit of hyperopt's best overlaps the writer's last logs; if that trial's model failed
+    to log, the best eligible trial is refit instead and the stray final model deleted.
+    """
+    scored = [r for r in writer.records if r.loss is not None]
+    tentative = min(scored, key=lambda r: r.loss) if scored else None
+    if tentative is not None:
+        model, test_metrics = prepared.objective.refit_and_test(tentative.params)
+        writer.call("final", write_final_model, parent_id, model)
+    records = writer.close(client)
+    eligible = [r for r in records if r.eligible]
+    if not eligible:
+        log_summary(client, parent_id, records, None, {}, None)
+        raise SearchError(_all_failed(records))
+    best = min(eligible, key=lambda r: r.loss)
+    final = writer.results.get("final", {})
+    if best is not tentative:
+        if final.get("model_id"):
+            client.delete_logged_model(final["model_id"])
+        model, test_metrics = prepared.objective.refit_and_test(best.params)
+        final = {"model_id": models.log(parent_id, model, tags={ROLE_TAG: "final"})}
+    if not final.get("model_id"):
+        raise SearchError(f"the final model could not be logged: {final.get('error')}")
+    log_summary(client, parent_id, records, best, test_metrics, final["model_id"])
+    return best, test_metrics, final["model_id"]
+
+
+def _all_failed(records: list[TrialRecord]) -> str:
+    if not records:
+        return "no trial ran (the timeout may be too short); raise search.timeout"
+    first = next((r.error for r in records if r.error), "no trial produced a logged model")
+    return f"all {len(records)} trials failed; first error: {first}"

@@ -1,0 +1,193 @@
+"""Every MLflow write of a search: runs, batched params/metrics, and fast model logging.
+
+Model logging skips what ``log_model`` repeats per call: pip requirements are pinned from the
+installed versions, the signature and input example are computed once per search, and the
+serving-input check (a full reload of the model) is left to the tests.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param, RunTag
+from mlflow.models import Model, ModelSignature, infer_signature
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from hpo_plugin.errors import TrackingError
+from hpo_plugin.models import final_estimator, flavor_of
+
+PARAM_VALUE_LIMIT = 6000
+TAG_PREFIX = "hpo."
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def param_value(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= PARAM_VALUE_LIMIT else text[: PARAM_VALUE_LIMIT - 3] + "..."
+
+
+def get_or_create_experiment(client: MlflowClient, name: str) -> str:
+    """Experiment id by name, created if missing; safe against a concurrent creator."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage != "active":
+            raise TrackingError(
+                f"experiment {name!r} is deleted; restore it in the MLflow UI or set "
+                "mlflow_experiment to another name"
+            )
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name)
+    except mlflow.exceptions.MlflowException:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+@dataclass
+class ModelWriter:
+    """Logs fitted models as MLflow LoggedModels with one signature and example per search."""
+
+    client: MlflowClient
+    experiment_id: str
+    signature: ModelSignature
+    input_example: pd.DataFrame
+
+    @classmethod
+    def for_data(cls, client: MlflowClient, experiment_id: str, X: pd.DataFrame, y: np.ndarray) -> ModelWriter:
+        with warnings.catch_warnings():
+            # MLflow hints that integer outputs cannot hold NaN; class labels never do.
+            warnings.simplefilter("ignore", UserWarning)
+            signature = infer_signature(X, y)
+        return cls(client, experiment_id, signature, X.head(5))
+
+    def log(self, run_id: str, model, name: str = "model", tags: Mapping[str, str] | None = None) -> str:
+        """Log ``model`` under ``run_id``; return the LoggedModel id (``models:/<id>``)."""
+        logged = self.client.create_logged_model(
+            self.experiment_id, name=name, source_run_id=run_id, tags=dict(tags or {})
+        )
+        try:
+            self.client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "model")
+                mlflow_model = Model(
+                    artifact_path=logged.artifact_location,
+                    model_uuid=logged.model_id,
+                    run_id=run_id,
+                    model_id=logged.model_id,
+                )
+                save_model(model, path, mlflow_model, self.signature, self.input_example)
+                self.client.log_model_artifacts(logged.model_id, path)
+        except BaseException:
+            self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+            raise
+        self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+        return logged.model_id
+
+
+def save_model(model, path: str, mlflow_model: Model | None, signature, example) -> None:
+    """Save with the model's native flavor and pinned requirements (no inference subprocess)."""
+    common = dict(
+        mlflow_model=mlflow_model,
+        signature=signature,
+        input_example=example,
+        pip_requirements=pinned_requirements(model),
+    )
+    if flavor_of(model) == "xgboost":
+        import mlflow.xgboost
+
+        mlflow.xgboost.save_model(model, path, **common)
+        return
+    import mlflow.sklearn
+
+    # Our own models, loaded only from this store: cloudpickle is fast and loads anywhere.
+    sklearn_logger = logging.getLogger("mlflow.sklearn")
+    level = sklearn_logger.level
+    sklearn_logger.setLevel(logging.ERROR)
+    try:
+        mlflow.sklearn.save_model(
+            model, path, serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE, **common
+        )
+    finally:
+        sklearn_logger.setLevel(level)
+
+
+@functools.cache
+def _pins(flavor: str, wraps_xgboost: bool) -> tuple[str, ...]:
+    import cloudpickle
+    import scipy
+    import sklearn
+    import xgboost
+
+    pins = [f"numpy=={np.__version__}", f"pandas=={pd.__version__}"]
+    if flavor == "xgboost" or wraps_xgboost:
+        pins.append(f"xgboost=={xgboost.__version__}")
+    if flavor == "sklearn":
+        pins += [
+            f"scikit-learn=={sklearn.__version__}",
+            f"scipy=={scipy.__version__}",
+            f"cloudpickle=={cloudpickle.__version__}",
+        ]
+    return tuple(pins)
+
+
+def pinned_requirements(model) -> list[str]:
+    """Requirements pinned to the installed versions of what the model needs to load."""
+    from xgboost import XGBModel
+
+    return list(_pins(flavor_of(model), isinstance(final_estimator(model), XGBModel)))
+
+
+def create_child_run(
+    client: MlflowClient,
+    experiment_id: str,
+    parent_run_id: str,
+    name: str,
+    tags: Mapping[str, str],
+    start_time: int,
+) -> str:
+    run = client.create_run(
+        experiment_id,
+        start_time=start_time,
+        tags={**tags, MLFLOW_PARENT_RUN_ID: parent_run_id, MLFLOW_RUN_NAME: name},
+        run_name=name,
+    )
+    return run.info.run_id
+
+
+def log_batch(
+    client: MlflowClient,
+    run_id: str,
+    params: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> None:
+    """One request for params, metrics and tags (MLflow's batch limits are far above ours)."""
+    ts = now_ms()
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), ts, 0) for k, v in (metrics or {}).items()],
+        params=[Param(k, param_value(v)) for k, v in (params or {}).items()],
+        tags=[RunTag(k, param_value(v)) for k, v in (tags or {}).items()],
+        synchronous=True,
+    )
+
+
+def end_run(client: MlflowClient, run_id: str, status: str, end_time: int | None = None) -> None:
+    client.set_terminated(run_id, status=status, end_time=end_time or now_ms())

@@ -1,0 +1,374 @@
+"""Trial bookkeeping off the search's critical path.
+
+The search hands each trial's start and finish to a writer, which creates the child run,
+logs its params, metrics and model, and ends it with its true status. The writer is a child
+process (``python -m hpo_plugin.writer``) talking pickle frames over two pipes: MLflow's client
+is pure Python, and in a thread it would fight the trial's own Python (XGBoost's training
+loop, the metrics) for the GIL. A fresh interpreter rather than a fork, because a fork would
+inherit OpenMP and database state (XGBoost deadlocks in a forked child). One spare writer is
+kept started, so its imports overlap the search's setup.
+
+The writer sends back each trial's run id, model id and final status; ``close`` drains
+everything, and runs whose trial never finished end KILLED. If the search process dies, the
+writer sees its pipe close and ends the parent and the unfinished trials KILLED.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pickle
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+
+from hpo_plugin.tracking import ModelWriter, create_child_run, end_run, log_batch, now_ms
+
+FINISHED = RunStatus.to_string(RunStatus.FINISHED)
+FAILED = RunStatus.to_string(RunStatus.FAILED)
+KILLED = RunStatus.to_string(RunStatus.KILLED)
+RUNNING = RunStatus.to_string(RunStatus.RUNNING)
+ERROR_TAG = "hpo.error"
+TRIAL_NUMBER_TAG = "hpo.trial_number"
+_EOF = object()
+
+
+@dataclass
+class TrialRecord:
+    """One trial as the search saw it; the writer fills in run and model ids."""
+
+    number: int
+    params: dict[str, Any]
+    start_ms: int = field(default_factory=now_ms)
+    end_ms: int | None = None
+    status: str = RUNNING
+    loss: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    run_id: str | None = None
+    model_id: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"trial-{self.number:03d}"
+
+    @property
+    def eligible(self) -> bool:
+        """Only a finished trial with a finite loss and a logged model can be the best."""
+        return self.status == FINISHED and self.loss is not None and self.model_id is not None
+
+    def succeed(self, loss: float, metrics: Mapping[str, float]) -> None:
+        self.loss, self.metrics, self.status, self.end_ms = loss, dict(metrics), FINISHED, now_ms()
+
+    def fail(self, error: str) -> None:
+        self.error, self.status, self.end_ms = error, FAILED, now_ms()
+
+
+@dataclass
+class _Worker:
+    """The MLflow side of the writer; it only sees plain messages and answers with updates."""
+
+    client: MlflowClient
+    experiment_id: str
+    parent_run_id: str
+    tags: dict[str, str]
+    models: ModelWriter
+    open_runs: dict[int, str] = field(default_factory=dict)
+
+    def start(self, number: int, name: str, start_ms: int) -> dict[str, Any]:
+        tags = {**self.tags, TRIAL_NUMBER_TAG: str(number)}
+        run_id = create_child_run(self.client, self.experiment_id, self.parent_run_id, name, tags, start_ms)
+        self.open_runs[number] = run_id
+        return {"run_id": run_id}
+
+    def finish(self, number: int, record: TrialRecord, model: Any) -> dict[str, Any]:
+        run_id = self.open_runs.pop(number, None)
+        if run_id is None:
+            return {"status": FAILED, "error": record.error or "its child run could not be created"}
+        update: dict[str, Any] = {}
+        try:
+            metrics = {**record.metrics, **({"loss": record.loss} if record.loss is not None else {})}
+            tags = {ERROR_TAG: record.error} if record.error else {}
+            log_batch(self.client, run_id, params=record.params, metrics=metrics, tags=tags)
+            if record.status == FINISHED and model is not None:
+                update["model_id"] = self.models.log(run_id, model)
+            end_run(self.client, run_id, record.status, record.end_ms)
+        except Exception as exc:  # a store or artifact failure fails this trial only
+            error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            self._end_failed(run_id, record.params, error)
+            return {"status": FAILED, "error": error, "model_id": None}
+        return update
+
+    def _end_failed(self, run_id: str, params: dict[str, Any], error: str) -> None:
+        try:
+            log_batch(self.client, run_id, params=params, tags={ERROR_TAG: error})
+            end_run(self.client, run_id, FAILED)
+        except Exception:
+            traceback.print_exc()
+
+    def kill_open(self, parent_too: bool = False) -> list[int]:
+        killed = list(self.open_runs)
+        for number in killed:
+            end_run(self.client, self.open_runs.pop(number), KILLED)
+        if parent_too:
+            end_run(self.client, self.parent_run_id, KILLED)
+        return killed
+
+    def handle(self, message: tuple) -> tuple[int | str, dict[str, Any]]:
+        kind, number, *rest = message
+        if kind == "call":
+            fn, args = rest
+            try:
+                return number, fn(self, *args)
+            except Exception as exc:
+                return number, {"error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"}
+        if kind == "start":
+            try:
+                return number, self.start(number, *rest)
+            except Exception as exc:
+                return number, {"status": FAILED, "error": f"{type(exc).__name__}: {exc}"}
+        return number, self.finish(number, *rest)
+
+
+@dataclass(frozen=True)
+class WriterSpec:
+    """Everything a writer needs, as plain picklable data (it may start in a fresh process)."""
+
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    tags: dict[str, str]
+    signature: Any
+    input_example: Any
+
+    def worker(self) -> _Worker:
+        client = MlflowClient(self.tracking_uri)
+        models = ModelWriter(client, self.experiment_id, self.signature, self.input_example)
+        return _Worker(client, self.experiment_id, self.parent_run_id, self.tags, models)
+
+
+class TrialWriter:
+    """Hands trials to a writer process (or, with ``in_thread``, a thread of this process)."""
+
+    def __init__(self, spec: WriterSpec, in_thread: bool = False) -> None:
+        self.records: list[TrialRecord] = []
+        self.results: dict[str, dict[str, Any]] = {}
+        self._by_number: dict[int, TrialRecord] = {}
+        self._updates: list[tuple[int, dict[str, Any]]] = []
+        self._inbox: queue.Queue = queue.Queue()
+        self._process: subprocess.Popen | None = None
+        self._clean = False
+        self._closed = False
+        if in_thread:
+            worker = spec.worker()
+            self._threads = [threading.Thread(target=_serve, args=(worker, self._inbox.get, self._collect))]
+        else:
+            self._process, to_child, from_child = _take_spare()
+            self._pipes = (to_child, from_child)
+            self._inbox.put(spec)
+            self._threads = [
+                threading.Thread(target=_feed, args=(self._inbox, to_child)),
+                threading.Thread(target=_drain, args=(from_child, self._collect)),
+            ]
+        for thread in self._threads:
+            thread.daemon = True
+            thread.start()
+
+    def _collect(self, update) -> None:
+        if update is None:
+            self._clean = True
+        elif isinstance(update[0], str):
+            self.results[update[0]] = update[1]
+        else:
+            self._updates.append(update)
+
+    def started(self, record: TrialRecord) -> None:
+        self.records.append(record)
+        self._by_number[record.number] = record
+        self._inbox.put(("start", record.number, record.name, record.start_ms))
+
+    def finished(self, record: TrialRecord, model: Any = None) -> None:
+        self._inbox.put(("finish", record.number, record, model))
+
+    def call(self, key: str, fn, *args: Any) -> None:
+        """Run ``fn(worker, *args)`` in the writer; its dict lands in ``results[key]``.
+
+        ``fn`` must be a module-level function (it is pickled by reference).
+        """
+        self._inbox.put(("call", key, fn, args))
+
+    def close(self, client: MlflowClient | None = None) -> list[TrialRecord]:
+        """Write everything queued; return the records with ids and final statuses.
+
+        If the writer died, ``client`` ends the runs it left open. Closing twice is harmless.
+        """
+        if self._closed:
+            return self.records
+        self._closed = True
+        self._inbox.put(None)
+        for thread in self._threads:
+            thread.join()
+        if self._process is not None:
+            _release(self._process, self._pipes, reusable=self._clean)
+        for number, update in self._updates:
+            for key, value in update.items():
+                setattr(self._by_number[number], key, value)
+        for record in self.records:
+            if record.status == FINISHED and record.model_id is None and record.error is None:
+                record.fail("the trial writer stopped before logging this trial")
+            if record.status == RUNNING:
+                record.status, record.end_ms = KILLED, now_ms()
+        if not self._clean and client is not None:
+            self._end_orphans(client)
+        return self.records
+
+    def _end_orphans(self, client: MlflowClient) -> None:
+        for record in self.records:
+            if record.run_id and client.get_run(record.run_id).info.status == RUNNING:
+                end_run(client, record.run_id, record.status if record.status != RUNNING else KILLED)
+
+
+def _serve(worker: _Worker, receive, send) -> object | None:
+    """Handle messages until None (search closed) or EOF (search process died)."""
+    while (message := receive()) is not None:
+        if message is _EOF:
+            worker.kill_open(parent_too=True)
+            return _EOF
+        send(worker.handle(message))
+    for number in worker.kill_open():
+        send((number, {"status": KILLED}))
+    send(None)
+
+
+def _feed(inbox: queue.Queue, pipe) -> None:
+    """Pickle the search's messages into the writer's pipe, up to the closing None."""
+    try:
+        while True:
+            message = inbox.get()
+            pickle.dump(message, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+            pipe.flush()
+            if message is None:
+                return
+    except (BrokenPipeError, OSError):
+        return  # the writer died; close() accounts for what it did not write
+
+
+def _drain(pipe, collect) -> None:
+    """Collect the writer's updates up to its closing None (or its death)."""
+    try:
+        while (update := pickle.load(pipe)) is not None:
+            collect(update)
+        collect(None)
+    except (EOFError, OSError, pickle.UnpicklingError):
+        return
+
+
+class _suppress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return True
+
+
+_SPARE: list[tuple[subprocess.Popen, Any, Any]] = []
+
+
+def _start_spare() -> None:
+    """Start the writer process for the next search now (it imports MLflow meanwhile)."""
+    if _SPARE:
+        return
+    package_root = str(Path(__file__).resolve().parent.parent)
+    python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from hpo_plugin.writer import child_main; child_main()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": python_path, "MLFLOW_ENABLE_ASYNC_LOGGING": "false"},
+    )
+    _SPARE.append((process, process.stdin, process.stdout))
+
+
+def _release(process: subprocess.Popen, pipes: tuple[Any, Any], reusable: bool) -> None:
+    """Keep a healthy writer for the next search; let a broken one go."""
+    if reusable and not _SPARE:
+        _SPARE.append((process, *pipes))
+        return
+    for pipe in pipes:
+        with _suppress():
+            pipe.close()
+    threading.Thread(target=process.wait, daemon=True).start()
+    _start_spare()
+
+
+def _take_spare() -> tuple[subprocess.Popen, Any, Any]:
+    while True:
+        _start_spare()
+        process, to_child, from_child = _SPARE.pop()
+        if process.poll() is None:
+            return process, to_child, from_child
+
+
+def prestart() -> None:
+    """Start a writer process ahead of the first search of this process."""
+    _start_spare()
+
+
+@atexit.register
+def _stop_spare() -> None:
+    while _SPARE:
+        process, to_child, _ = _SPARE.pop()
+        with _suppress():
+            to_child.close()
+            process.wait(timeout=5)
+
+
+def _warm_up() -> None:
+    """Pay first-use costs (flavor imports, MLflow's scan of installed packages) while idle."""
+    import tempfile
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from hpo_plugin.tracking import save_model
+
+    X, y = np.arange(8.0).reshape(4, 2), np.array([0, 1, 0, 1])
+    model = LogisticRegression().fit(X, y)
+    with tempfile.TemporaryDirectory() as tmp:
+        with _suppress():
+            save_model(model, os.path.join(tmp, "model"), None, None, None)
+
+
+def child_main() -> None:
+    """Entry point of the writer process."""
+    # Ctrl-C reaches the whole process group; the search process decides what happens.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(5)  # bookkeeping yields the CPU to the trials
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # stray prints must not corrupt the frames
+
+    def receive():
+        try:
+            return pickle.load(stdin)
+        except EOFError:
+            return _EOF
+
+    def send(update) -> None:
+        pickle.dump(update, stdout, protocol=pickle.HIGHEST_PROTOCOL)
+        stdout.flush()
+
+    _warm_up()
+    # One search after another, until the search process closes the pipe.
+    while isinstance(spec := receive(), WriterSpec):
+        if _serve(spec.worker(), receive, send) is _EOF:
+            return
