@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hpo_plugin.algorithms import ALGORITHMS
 from hpo_plugin.data import DATASETS
 from hpo_plugin.errors import ConfigError
-from hpo_plugin.metrics import METRICS, TASKS
+from hpo_plugin.metrics import METRICS
 from hpo_plugin.models import MODEL_FAMILIES
 from hpo_plugin.space import CHOICE, Option, Param, parse_space, relabel
 
@@ -155,10 +155,7 @@ class ExperimentConfig(_Frozen):
         """The searched space; model selection is a choice over families with their spaces."""
         if self.model is not None:
             return self.model.space
-        options = tuple(
-            Option(m.family, relabel(m.space, f"family={m.family}/"))
-            for m in self.candidates
-        )
+        options = tuple(Option(m.family, relabel(m.space, f"family={m.family}/")) for m in self.candidates)
         return (Param("family", "family", CHOICE, options=options),)
 
     @property

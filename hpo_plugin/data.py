@@ -59,7 +59,6 @@ class Dataset:
         return tuple(c for c in self.X_search.columns if c not in self.categorical)
 
 
-
 def load_frame(data, base_dir: Path) -> tuple[pd.DataFrame, str, str, str]:
     """Return (frame, target column, dataset name, source) for a DataConfig."""
     if data.dataset is not None:
@@ -107,6 +106,9 @@ def prepare(data, validation, base_dir: Path) -> Dataset:
         raise DataError("data: the table is empty or has no feature columns; check the file")
     frame = frame.dropna(subset=[target]).reset_index(drop=True)
     features = frame.drop(columns=[target])
+    # Integer features become float so a missing value at prediction time fits the signature.
+    ints = [c for c in features.columns if pd.api.types.is_integer_dtype(features[c])]
+    features = features.astype(dict.fromkeys(ints, "float64"))
     if empty := [str(c) for c in features.columns if features[c].isna().all()]:
         raise DataError(f"data: column(s) {empty} hold no values at all; drop or fill them")
     y_raw = frame[target]
@@ -129,9 +131,7 @@ def prepare(data, validation, base_dir: Path) -> Dataset:
         if not pd.api.types.is_numeric_dtype(y_raw):
             raise DataError(f"data.task: regression needs a numeric target; {target!r} is {y_raw.dtype}")
         y = y_raw.to_numpy(dtype=float)
-    categorical = tuple(
-        str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])
-    )
+    categorical = tuple(str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c]))
     stratify = y if task in CLASSIFICATION else None
     try:
         X_search, X_test, y_search, y_test = train_test_split(

@@ -55,9 +55,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             native_categorical=True,
             defaults={"tree_method": "hist", "verbosity": 0},
         ),
-        ModelFamily(
-            "random_forest", {CLASSIFIER: RandomForestClassifier, REGRESSOR: RandomForestRegressor}
-        ),
+        ModelFamily("random_forest", {CLASSIFIER: RandomForestClassifier, REGRESSOR: RandomForestRegressor}),
         ModelFamily(
             "logistic_regression",
             {CLASSIFIER: LogisticRegression},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -91,8 +92,12 @@ def write_setup(worker, payload: dict) -> dict:
 
     client, run_id = worker.client, payload["run_id"]
     frame, source, target, name = payload["dataset"]
-    dataset = mlflow.data.from_pandas(frame, source=source, targets=target, name=name)
-    log_batch(client, run_id, params=payload["params"], tags={**payload["tags"], DATASET_DIGEST_TAG: dataset.digest})
+    with warnings.catch_warnings():  # a bundled dataset's name is not a path; MLflow says so
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(frame, source=source, targets=target, name=name)
+    log_batch(
+        client, run_id, params=payload["params"], tags={**payload["tags"], DATASET_DIGEST_TAG: dataset.digest}
+    )
     context = [InputTag(MLFLOW_DATASET_CONTEXT, "search")]
     client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=context)])
     client.log_text(run_id, *payload["config"])

@@ -20,6 +20,7 @@ from typing import Any
 import mlflow
 import numpy as np
 from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin
+from hyperopt.exceptions import AllTrialsFailed
 from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 from threadpoolctl import threadpool_limits
@@ -129,17 +130,18 @@ def run_fmin(prepared: PreparedSearch, on_trial) -> Trials:
 
 def _fmin(prepared: PreparedSearch, on_trial, trials: Trials) -> None:
     search = prepared.config.search
-    fmin(
-        lambda point: on_trial(decode(point)),
-        space=prepared.hyperopt_space,
-        algo=prepared.suggest,
-        max_evals=search.max_evals,
-        timeout=search.timeout,
-        trials=trials,
-        rstate=np.random.default_rng(search.seed),
-        show_progressbar=False,
-        return_argmin=False,
-    )
+    with contextlib.suppress(AllTrialsFailed):  # we report that ourselves, with the first error
+        fmin(
+            lambda point: on_trial(decode(point)),
+            space=prepared.hyperopt_space,
+            algo=prepared.suggest,
+            max_evals=search.max_evals,
+            timeout=search.timeout,
+            trials=trials,
+            rstate=np.random.default_rng(search.seed),
+            show_progressbar=False,
+            return_argmin=False,
+        )
 
 
 def evaluate_trial(objective: Objective, record: TrialRecord) -> tuple[dict[str, Any], Any]:
@@ -211,7 +213,12 @@ def run_search(
     models = ModelWriter.for_data(client, experiment_id, dataset.X_search, dataset.y_search)
     trial_tags = {**resolve_tags(), **search_tags(config, parent_id), ROLE_TAG: "trial"}
     spec = WriterSpec(
-        mlflow.get_tracking_uri(), experiment_id, parent_id, trial_tags, models.signature, models.input_example
+        mlflow.get_tracking_uri(),
+        experiment_id,
+        parent_id,
+        trial_tags,
+        models.signature,
+        models.input_example,
     )
     writer = TrialWriter(spec)
 

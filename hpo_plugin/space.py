@@ -160,8 +160,7 @@ def _parse_param(name: str, spec: Any, prefix: str) -> Param:
         or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
     ):
         raise SpaceError(
-            f"{label}.{kind}: expected [{', '.join(dist.args)}] as {len(dist.args)} numbers, "
-            f"got {values!r}"
+            f"{label}.{kind}: expected [{', '.join(dist.args)}] as {len(dist.args)} numbers, got {values!r}"
         )
     args = tuple(float(v) for v in values)
     if problem := dist.check(args):
@@ -213,9 +212,7 @@ def to_hyperopt(space: tuple[Param, ...]) -> dict[str, Any]:
 
 def _expr(p: Param) -> Any:
     if p.kind == CHOICE:
-        return hp.choice(
-            p.label, [{"value": o.value, "space": to_hyperopt(o.space)} for o in p.options]
-        )
+        return hp.choice(p.label, [{"value": o.value, "space": to_hyperopt(o.space)} for o in p.options])
     expr = DISTRIBUTIONS[p.kind].build(p.label, p.args)
     return scope.int(expr) if p.is_int else expr
 
@@ -268,9 +265,7 @@ def grid_points(space: tuple[Param, ...]) -> list[dict[str, Any]]:
 def _param_grid(p: Param) -> list[dict[str, Any]]:
     if p.kind == CHOICE:
         return [
-            {p.label: i, **sub}
-            for i, option in enumerate(p.options)
-            for sub in grid_points(option.space)
+            {p.label: i, **sub} for i, option in enumerate(p.options) for sub in grid_points(option.space)
         ]
     grid = DISTRIBUTIONS[p.kind].grid
     if grid is None:

@@ -29,6 +29,8 @@ from hpo_plugin.errors import TrackingError
 from hpo_plugin.models import final_estimator, flavor_of
 
 PARAM_VALUE_LIMIT = 6000
+# Our signatures are explicit; MLflow's hint about integer outputs (class labels) is noise.
+warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
 TAG_PREFIX = "hpo."
 
 
@@ -70,12 +72,10 @@ class ModelWriter:
     input_example: pd.DataFrame
 
     @classmethod
-    def for_data(cls, client: MlflowClient, experiment_id: str, X: pd.DataFrame, y: np.ndarray) -> ModelWriter:
-        with warnings.catch_warnings():
-            # MLflow hints that integer outputs cannot hold NaN; class labels never do.
-            warnings.simplefilter("ignore", UserWarning)
-            signature = infer_signature(X, y)
-        return cls(client, experiment_id, signature, X.head(5))
+    def for_data(
+        cls, client: MlflowClient, experiment_id: str, X: pd.DataFrame, y: np.ndarray
+    ) -> ModelWriter:
+        return cls(client, experiment_id, infer_signature(X, y), X.head(5))
 
     def log(self, run_id: str, model, name: str = "model", tags: Mapping[str, str] | None = None) -> str:
         """Log ``model`` under ``run_id``; return the LoggedModel id (``models:/<id>``)."""

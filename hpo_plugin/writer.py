@@ -41,6 +41,7 @@ RUNNING = RunStatus.to_string(RunStatus.RUNNING)
 ERROR_TAG = "hpo.error"
 TRIAL_NUMBER_TAG = "hpo.trial_number"
 _EOF = object()
+THREAD_ENV = "HPO_TRIAL_WRITER"
 
 
 @dataclass
@@ -158,9 +159,12 @@ class WriterSpec:
 
 
 class TrialWriter:
-    """Hands trials to a writer process (or, with ``in_thread``, a thread of this process)."""
+    """Hands trials to a writer process, or a thread of this process where ``in_thread`` or
+    ``HPO_TRIAL_WRITER=thread`` asks for it (slower: it competes with the trials for the GIL).
+    """
 
     def __init__(self, spec: WriterSpec, in_thread: bool = False) -> None:
+        in_thread = in_thread or os.environ.get(THREAD_ENV) == "thread"
         self.records: list[TrialRecord] = []
         self.results: dict[str, dict[str, Any]] = {}
         self._by_number: dict[int, TrialRecord] = {}
@@ -344,9 +348,8 @@ def _warm_up() -> None:
 
     X, y = np.arange(8.0).reshape(4, 2), np.array([0, 1, 0, 1])
     model = LogisticRegression().fit(X, y)
-    with tempfile.TemporaryDirectory() as tmp:
-        with _suppress():
-            save_model(model, os.path.join(tmp, "model"), None, None, None)
+    with tempfile.TemporaryDirectory() as tmp, _suppress():
+        save_model(model, os.path.join(tmp, "model"), None, None, None)
 
 
 def child_main() -> None:

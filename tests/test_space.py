@@ -16,8 +16,15 @@ def sample(space_yaml: dict, n: int = 30, seed: int = 0) -> list[dict]:
         seen.append(decode(point))
         return 0.0
 
-    fmin(objective, to_hyperopt(space), rand.suggest, n, trials=Trials(),
-         rstate=np.random.default_rng(seed), show_progressbar=False)
+    fmin(
+        objective,
+        to_hyperopt(space),
+        rand.suggest,
+        n,
+        trials=Trials(),
+        rstate=np.random.default_rng(seed),
+        show_progressbar=False,
+    )
     return seen
 
 

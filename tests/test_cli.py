@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from conftest import TINY_XGB, children_of
+
+from hpo_plugin.algorithms import ALGORITHMS
+from hpo_plugin.cli import main
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_search_command_runs_and_prints_where_results_are(write_yaml, client, tracking_uri):
+    path = write_yaml(TINY_XGB)
+    result = invoke("search", str(path), "--algo", "random", "--max-evals", "3", "--seed", "5")
+    assert result.exit_code == 0, result.output
+    assert "Search finished" in result.output and "3 trials (3 ok, 0 failed)" in result.output
+    assert f"mlflow ui --backend-store-uri {tracking_uri}" in result.output
+    assert "#/experiments/" in result.output and "/runs/" in result.output
+    (parent,) = [
+        r
+        for r in client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+        if r.data.tags.get("hpo.role") == "search"
+    ]
+    assert parent.data.params["search.algo"] == "random" and parent.data.params["search.seed"] == "5"
+    assert len(children_of(client, parent)) == 3
+
+
+def test_help_lists_the_registered_algorithms():
+    output = invoke("search", "--help").output
+    for name in ALGORITHMS:
+        assert name in output
+
+
+def test_blank_options_mean_as_in_the_file(write_yaml, client):
+    path = write_yaml(TINY_XGB)
+    result = invoke("search", str(path), "--algo=", "--max-evals=", "--seed=", "--timeout=")
+    assert result.exit_code == 0, result.output
+    assert "4 trials" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (
+            ["--max-evals", "0"],
+            "option --max-evals: search.max_evals: Input should be greater than or equal to 1",
+        ),
+        (["--max-evals", "2.5"], "'2.5' is not a whole number"),
+        (["--max-evals", "many"], "'many' is not a number"),
+        (["--seed", "-1"], "option --seed: search.seed"),
+        (["--timeout", "-5"], "option --timeout: search.timeout"),
+        (["--algo", "bayes"], "'bayes' is not one of"),
+    ],
+)
+def test_bad_options_exit_non_zero_with_one_line_and_no_runs(write_yaml, client, args, fragment):
+    path = write_yaml(TINY_XGB)
+    result = CliRunner().invoke(main, ["search", str(path), *args])
+    assert result.exit_code == 2
+    assert fragment in result.output
+    assert "Traceback" not in result.output
+    assert client.get_experiment_by_name("tiny") is None
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "fragment"),
+    [
+        (
+            TINY_XGB.replace("max_depth:", "max_dept:"),
+            "model.space: ['max_dept'] are not parameters of xgboost",
+        ),
+        (
+            TINY_XGB.replace("metric: log_loss", "metric: rmse"),
+            "objective.metric: rmse does not apply to a binary task",
+        ),
+        (
+            TINY_XGB.replace("family: xgboost", "family: ridge")
+            .replace("max_depth: {quniform: [2, 4, 1]}", "")
+            .replace("learning_rate: {loguniform: [0.05, 0.3]}", "alpha: {uniform: [0.1, 1]}")
+            .replace("params: {n_estimators: 10}", ""),
+            "model.family: ridge does not do classification",
+        ),
+        (TINY_XGB.replace("dataset: breast_cancer", "path: missing.csv, target: y"), "data.path:"),
+    ],
+)
+def test_bad_experiments_fail_before_any_run(write_yaml, client, yaml_text, fragment):
+    result = CliRunner().invoke(main, ["search", str(write_yaml(yaml_text))])
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert client.get_experiment_by_name("tiny") is None
+
+
+def test_debug_shows_the_traceback(write_yaml):
+    result = CliRunner().invoke(main, ["search", str(write_yaml(TINY_XGB.replace("tpe", "tpee"))), "--debug"])
+    assert result.exit_code == 2 and "Traceback" in result.output

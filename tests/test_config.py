@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import pytest
+from conftest import EXPERIMENTS, TINY_XGB
+
+from hpo_plugin.config import load_experiment
+from hpo_plugin.errors import ConfigError
+
+SHIPPED = sorted(EXPERIMENTS.glob("*.yaml"))
+
+
+def test_at_least_the_five_required_experiments_ship():
+    names = {p.stem for p in SHIPPED}
+    assert {
+        "xgboost_breast_cancer",
+        "random_forest_wine",
+        "logistic_regression_digits",
+        "xgboost_diabetes",
+        "model_selection_breast_cancer",
+    } <= names
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_experiments_validate(path):
+    config = load_experiment(path)
+    assert config.space, "every shipped experiment searches something"
+    assert len(config.digest) == 16
+
+
+def test_default_experiment_matches_the_spec():
+    config = load_experiment(EXPERIMENTS / "xgboost_breast_cancer.yaml")
+    assert (config.model.family, config.data.dataset) == ("xgboost", "breast_cancer")
+    assert (config.search.algo, config.search.max_evals, config.search.seed) == ("tpe", 30, 0)
+
+
+def test_model_selection_is_a_choice_over_families_with_prefixed_labels():
+    config = load_experiment(EXPERIMENTS / "model_selection_breast_cancer.yaml")
+    (family,) = config.space
+    assert family.name == "family"
+    assert [o.value for o in family.options] == ["xgboost", "random_forest", "logistic_regression", "mlp"]
+    assert family.options[0].space[0].label == "family=xgboost/max_depth"
+
+
+def test_overrides_change_the_settings_and_the_digest(write_yaml):
+    path = write_yaml(TINY_XGB)
+    base = load_experiment(path)
+    other = load_experiment(path, {"search.algo": "random", "search.max_evals": 7})
+    assert (other.search.algo, other.search.max_evals) == ("random", 7)
+    assert other.digest != base.digest
+
+
+BAD_CONFIGS = [
+    ("search: {algo: tpe, max_evals: 4, sed: 1}", "search.sed", "unknown key 'sed'"),
+    ("search: {algo: tpee}", "search.algo", "choose one of: anneal, atpe, grid, random, tpe"),
+    ("search: {max_evals: -3}", "search.max_evals", "greater than or equal to 1"),
+    ("search: {max_evals: lots}", "search.max_evals", "valid integer"),
+    ("data: {dataset: titanic}", "data.dataset", "choose one of: breast_cancer"),
+    ("data: {dataset: null, path: x.csv}", "data", "'path' needs 'target'"),
+    ("data: {dataset: wine, path: x.csv, target: y}", "data", "exactly one of 'dataset'"),
+    ("data: {dataset: wine, test_size: 1.5}", "data.test_size", "less than 1"),
+    ("objective: {metric: auc}", "objective.metric", "choose one of: accuracy"),
+    ("objective: {metric: log_loss, direction: maximize}", "objective", "set direction: minimize"),
+    ("objective: {metric: rmse, validation: {holdout: 0.2, cv: 3}}", "objective.validation", "exactly one"),
+    ("model: {family: svm}", "model.family", "choose one of: logistic_regression, mlp"),
+    ("model: {family: xgboost, space: {max_depth: {uniform: [5, 1]}}}", "model.space", "max_depth.uniform"),
+    (
+        "model: {family: xgboost, params: {max_depth: 3}, space: {max_depth: {quniform: [2, 4, 1]}}}",
+        "model",
+        "appear in both",
+    ),
+    ("surprise: 1", "surprise", "unknown key 'surprise'"),
+]
+
+
+@pytest.mark.parametrize(("patch", "key", "fragment"), BAD_CONFIGS)
+def test_bad_configs_name_file_key_and_fix(write_yaml, patch, key, fragment):
+    import yaml
+
+    raw = yaml.safe_load(TINY_XGB)
+    for section, value in yaml.safe_load(patch).items():
+        raw[section] = {**raw[section], **value} if isinstance(value, dict) and section in raw else value
+    path = write_yaml(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as err:
+        load_experiment(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: {key}:"), message
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_yaml_python_tags_are_rejected_without_executing(write_yaml, tmp_path):
+    marker = tmp_path / "pwned"
+    path = write_yaml(f"name: !!python/object/apply:os.system ['touch {marker}']\n" + TINY_XGB)
+    with pytest.raises(ConfigError, match="yaml: not valid YAML"):
+        load_experiment(path)
+    assert not marker.exists()
+
+
+def test_missing_file_and_non_mapping(write_yaml, tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_experiment(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_experiment(write_yaml("- a\n- b\n"))
+
+
+def test_invalid_override_is_reported_as_the_option(write_yaml):
+    with pytest.raises(ConfigError) as err:
+        load_experiment(write_yaml(TINY_XGB), {"search.max_evals": 0})
+    assert str(err.value).startswith("option --max-evals: search.max_evals:")

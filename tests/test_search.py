@@ -1,0 +1,308 @@
+from __future__ import annotations
+
+import math
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import TINY_XGB, children_of
+from test_data import churn_frame
+
+from hpo_plugin.config import load_experiment
+from hpo_plugin.errors import ConfigError, SearchError, SearchInterrupted
+from hpo_plugin.objective import Objective
+from hpo_plugin.search import run_search
+
+
+def tiny(write_yaml, **sections):
+    raw = yaml.safe_load(TINY_XGB)
+    for section, value in sections.items():
+        raw[section] = {**raw.get(section, {}), **value} if isinstance(value, dict) else value
+    return load_experiment(write_yaml(yaml.safe_dump(raw)))
+
+
+def test_tracked_search_records_parent_children_models_and_summary(write_yaml, client):
+    config = tiny(write_yaml)
+    result = run_search(config)
+    parent = client.get_run(result.parent_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.info.run_name == "search-tiny-tpe"
+    children = sorted(children_of(client, parent), key=lambda r: r.info.run_name)
+    assert [c.info.run_name for c in children] == ["trial-001", "trial-002", "trial-003", "trial-004"]
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert set(child.data.params) == {"max_depth", "learning_rate"}
+        assert child.data.params["max_depth"] in {"2", "3", "4"}  # ints reach MLflow as ints
+        assert {"val_log_loss", "val_roc_auc", "val_accuracy", "val_f1", "fit_time_s", "loss"} <= set(
+            child.data.metrics
+        )
+        assert child.data.tags["hpo.search_id"] == parent.info.run_id
+        assert len(child.outputs.model_outputs) == 1
+    # Parent: settings, dataset, summary, best trial read from the trials.
+    p = parent.data
+    assert p.params["search.algo"] == "tpe" and p.params["space.max_depth"] == "quniform(2, 4, 1) int"
+    assert p.tags["hpo.best_run_id"] in {c.info.run_id for c in children}
+    best_child = client.get_run(p.tags["hpo.best_run_id"])
+    assert p.metrics["best_val_log_loss"] == pytest.approx(
+        min(c.data.metrics["val_log_loss"] for c in children)
+    )
+    assert best_child.data.metrics["val_log_loss"] == p.metrics["best_val_log_loss"]
+    assert p.params["best.max_depth"] == best_child.data.params["max_depth"]
+    assert (p.metrics["n_trials_ok"], p.metrics["n_trials_failed"]) == (4, 0)
+    assert {"test_log_loss", "test_roc_auc", "test_accuracy", "test_f1"} <= set(p.metrics)
+    (dataset_input,) = parent.inputs.dataset_inputs
+    assert dataset_input.dataset.digest == p.tags["hpo.dataset_digest"]
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"config", "trials.csv"} <= artifacts
+    table = pd.read_csv(
+        mlflow.artifacts.download_artifacts(run_id=parent.info.run_id, artifact_path="trials.csv")
+    )
+    assert list(table["number"]) == [1, 2, 3, 4]
+    assert set(table["run_id"]) == {c.info.run_id for c in children}
+    assert {"param_max_depth", "metric_val_log_loss", "status", "duration_s", "loss"} <= set(table.columns)
+    assert p.tags["hpo.final_model_id"] == result.model_id
+
+
+def test_trial_model_round_trips_through_pyfunc_on_original_columns(write_yaml):
+    result = run_search(tiny(write_yaml))
+    model = mlflow.pyfunc.load_model(f"models:/{result.best.model_id}")
+    from sklearn.datasets import load_breast_cancer
+
+    X = load_breast_cancer(as_frame=True).frame.drop(columns="target").head(7)
+    assert model.metadata.signature is not None
+    assert model.metadata.flavors.keys() >= {"xgboost", "python_function"}
+    assert set(np.asarray(model.predict(X)).tolist()) <= {0, 1}
+    final = mlflow.pyfunc.load_model(f"models:/{result.model_id}")
+    assert len(final.predict(X)) == 7
+
+
+@pytest.mark.parametrize("algo", ["tpe", "random", "anneal", "atpe"])
+def test_each_algorithm_runs_the_budget(write_yaml, client, algo):
+    config = tiny(write_yaml, search={"algo": algo, "max_evals": 3})
+    result = run_search(config)
+    parent = client.get_run(result.parent_run_id)
+    assert len(children_of(client, parent)) == 3
+    assert parent.info.run_name == f"search-tiny-{algo}"
+
+
+def test_grid_sweeps_the_whole_finite_space_and_stops(write_yaml, client):
+    config = tiny(
+        write_yaml,
+        model={"space": {"max_depth": {"quniform": [2, 4, 1]}, "booster": {"choice": ["gbtree", "dart"]}}},
+        search={"algo": "grid", "max_evals": 50},
+    )
+    result = run_search(config)
+    seen = {(r.params["max_depth"], r.params["booster"]) for r in result.records}
+    assert len(result.records) == 6 and len(seen) == 6
+
+
+def test_grid_on_a_continuous_space_is_a_config_error_before_any_run(write_yaml, client):
+    config = tiny(write_yaml, search={"algo": "grid"})
+    with pytest.raises(ConfigError, match=r"search\.algo: learning_rate: grid search needs only"):
+        run_search(config)
+    assert client.search_runs(["0"]) == [] and client.get_experiment_by_name("tiny") is None
+
+
+FAMILIES = [
+    ("xgboost", "breast_cancer", "log_loss", {"max_depth": {"quniform": [2, 3, 1]}}, {"n_estimators": 10}),
+    ("random_forest", "wine", "accuracy", {"max_depth": {"quniform": [2, 4, 1]}}, {"n_estimators": 10}),
+    ("logistic_regression", "breast_cancer", "roc_auc", {"C": {"loguniform": [0.01, 10]}}, {}),
+    ("mlp", "wine", "f1", {"alpha": {"loguniform": [1e-5, 1e-2]}}, {"max_iter": 50}),
+    ("xgboost", "diabetes", "rmse", {"max_depth": {"quniform": [2, 3, 1]}}, {"n_estimators": 10}),
+    ("random_forest", "diabetes", "mae", {"min_samples_leaf": {"quniform": [1, 5, 1]}}, {"n_estimators": 10}),
+    ("ridge", "diabetes", "r2", {"alpha": {"loguniform": [0.01, 10]}}, {}),
+    ("mlp", "diabetes", "rmse", {"alpha": {"loguniform": [1e-5, 1e-2]}}, {"max_iter": 50}),
+]
+
+
+@pytest.mark.parametrize(("family", "dataset", "metric", "space", "params"), FAMILIES)
+def test_every_family_and_task(write_yaml, client, family, dataset, metric, space, params):
+    config = tiny(
+        write_yaml,
+        data={"dataset": dataset},
+        model={"family": family, "params": params, "space": space},
+        objective={"metric": metric},
+        search={"max_evals": 2},
+    )
+    result = run_search(config)
+    assert result.n_ok == 2
+    value = result.best.metrics[f"val_{metric}"]
+    # the loss is the metric, sign-flipped for metrics that are maximised
+    assert result.best.loss == pytest.approx(
+        -value if metric in {"accuracy", "roc_auc", "f1", "r2"} else value
+    )
+    model = mlflow.pyfunc.load_model(f"models:/{result.best.model_id}")
+    assert len(model.predict(Objective_features(dataset))) == 5
+
+
+def Objective_features(dataset):
+    from hpo_plugin.data import DATASETS
+
+    return DATASETS[dataset](as_frame=True).frame.drop(columns="target").head(5)
+
+
+@pytest.mark.parametrize("family", ["xgboost", "random_forest", "logistic_regression", "mlp"])
+def test_csv_with_categoricals_and_missing_values_per_family(write_yaml, tmp_path, family):
+    churn_frame().to_csv(tmp_path / "churn.csv", index=False)
+    space = {
+        "xgboost": {"max_depth": {"quniform": [2, 3, 1]}},
+        "random_forest": {"max_depth": {"quniform": [2, 4, 1]}},
+        "logistic_regression": {"C": {"loguniform": [0.1, 10]}},
+        "mlp": {"alpha": {"loguniform": [1e-4, 1e-2]}},
+    }
+    params = {"xgboost": {"n_estimators": 10}, "random_forest": {"n_estimators": 10}, "mlp": {"max_iter": 50}}
+    config = tiny(
+        write_yaml,
+        data={"dataset": None, "path": "churn.csv", "target": "churn"},
+        model={"family": family, "params": params.get(family, {}), "space": space[family]},
+        search={"max_evals": 2},
+    )
+    result = run_search(config)
+    assert result.n_ok == 2
+    model = mlflow.pyfunc.load_model(f"models:/{result.model_id}")
+    rows = churn_frame(seed=1).drop(columns="churn").head(20)
+    rows.loc[0, "plan"] = "enterprise"  # a category never seen in training
+    rows.loc[1, "usage"] = np.nan
+    assert set(np.asarray(model.predict(rows)).tolist()) <= {0, 1}
+
+
+def test_cv_logs_per_fold_and_mean_std(write_yaml, client):
+    config = tiny(write_yaml, objective={"validation": {"cv": 3}}, search={"max_evals": 2})
+    result = run_search(config)
+    child = client.get_run(result.best.run_id)
+    metrics = child.data.metrics
+    folds = [metrics[f"val_log_loss_fold{i}"] for i in range(3)]
+    assert metrics["val_log_loss"] == pytest.approx(np.mean(folds))
+    assert metrics["val_log_loss_std"] == pytest.approx(np.std(folds))
+
+
+def test_model_selection_searches_families_and_their_params(client):
+    from conftest import EXPERIMENTS
+
+    config = load_experiment(EXPERIMENTS / "model_selection_breast_cancer.yaml", {"search.max_evals": 8})
+    result = run_search(config)
+    families = {r.params["family"] for r in result.records}
+    assert len(families) >= 2
+    for record in result.records:
+        own = {
+            "xgboost": {"max_depth", "learning_rate"},
+            "random_forest": {"max_depth", "max_features"},
+            "logistic_regression": {"C"},
+            "mlp": {"hidden_layer_sizes", "alpha"},
+        }[record.params["family"]]
+        assert set(record.params) == own | {"family"}
+
+
+def test_failing_and_nan_trials_are_failed_children_and_the_search_goes_on(write_yaml, client, monkeypatch):
+    calls = {"n": 0}
+    real = Objective.evaluate
+
+    def flaky(self, params):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("boom in fit")
+        outcome = real(self, params)
+        if calls["n"] == 3:
+            outcome.metrics["val_log_loss"] = math.nan
+            return real.__globals__["TrialOutcome"](math.nan, outcome.metrics, outcome.model)
+        return outcome
+
+    monkeypatch.setattr(Objective, "evaluate", flaky)
+    result = run_search(tiny(write_yaml))
+    parent = client.get_run(result.parent_run_id)
+    statuses = {c.info.run_name: c.info.status for c in children_of(client, parent)}
+    assert statuses == {
+        "trial-001": "FINISHED",
+        "trial-002": "FAILED",
+        "trial-003": "FINISHED",
+        "trial-004": "FINISHED",
+    }
+    failed = client.get_run(result.records[1].run_id)
+    assert failed.data.tags["hpo.error"].startswith("RuntimeError: boom in fit")
+    assert parent.info.status == "FINISHED" and parent.data.metrics["n_trials_failed"] == 1
+
+
+def test_nan_loss_fails_the_trial(write_yaml, monkeypatch):
+    from hpo_plugin import objective as objective_module
+
+    monkeypatch.setattr(
+        objective_module,
+        "score",
+        lambda *a, **k: {m: math.nan for m in ("log_loss", "roc_auc", "accuracy", "f1")},
+    )
+    with pytest.raises(
+        SearchError, match="all 4 trials failed; first error: TrialFailed: val_log_loss is nan"
+    ):
+        run_search(tiny(write_yaml))
+
+
+def test_all_trials_failing_ends_the_parent_failed_with_one_message(write_yaml, client, monkeypatch):
+    monkeypatch.setattr(Objective, "evaluate", lambda self, params: 1 / 0)
+    with pytest.raises(SearchError, match="all 4 trials failed; first error: ZeroDivisionError"):
+        run_search(tiny(write_yaml))
+    (parent,) = [
+        r
+        for r in client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+        if r.data.tags.get("hpo.role") == "search"
+    ]
+    assert parent.info.status == "FAILED"
+    assert {c.info.status for c in children_of(client, parent)} == {"FAILED"}
+
+
+def test_ctrl_c_ends_parent_and_in_flight_child_killed(write_yaml, client, monkeypatch):
+    real = Objective.evaluate
+    calls = {"n": 0}
+
+    def interrupted(self, params):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, params)
+
+    monkeypatch.setattr(Objective, "evaluate", interrupted)
+    with pytest.raises(SearchInterrupted, match="ended KILLED; the 2 finished trials are kept"):
+        run_search(tiny(write_yaml))
+    experiment = client.get_experiment_by_name("tiny")
+    runs = client.search_runs([experiment.experiment_id])
+    by_name = {r.info.run_name: r.info.status for r in runs}
+    assert by_name == {
+        "search-tiny-tpe": "KILLED",
+        "trial-001": "FINISHED",
+        "trial-002": "FINISHED",
+        "trial-003": "KILLED",
+    }
+
+
+def test_a_model_that_fails_to_log_is_failed_and_never_best(write_yaml, client, monkeypatch):
+    import errno
+
+    from hpo_plugin import tracking
+
+    config = tiny(write_yaml, search={"max_evals": 3})
+    monkeypatch.setenv("HPO_TRIAL_WRITER", "thread")  # so the fault below reaches the writer
+    real_save, calls = tracking.save_model, []
+
+    def disk_full_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(tracking, "save_model", disk_full_once)
+    result = run_search(config)
+    failed = [r for r in result.records if r.status == "FAILED"]
+    assert [r.number for r in failed] == [1]
+    assert "No space left on device" in failed[0].error
+    assert result.best.number != 1 and result.best.model_id
+    assert client.get_run(failed[0].run_id).info.status == "FAILED"
+
+
+def test_parent_run_from_mlflow_run_env_is_used(write_yaml, client, monkeypatch):
+    experiment_id = client.create_experiment("from-mlflow-run")
+    run = client.create_run(experiment_id)
+    monkeypatch.setenv("MLFLOW_RUN_ID", run.info.run_id)
+    result = run_search(tiny(write_yaml))
+    assert result.parent_run_id == run.info.run_id and result.experiment_id == experiment_id
+    assert client.get_run(run.info.run_id).info.status == "FINISHED"
