@@ -1,5 +1,26 @@
-"""hpo_plugin: Hyperopt searches as first-class MLflow citizens."""
+"""hpo_plugin: Hyperopt searches as first-class MLflow citizens.
+
+The public Python API (imported lazily, so ``import hpo_plugin`` stays cheap)::
+
+    from hpo_plugin import load_experiment, run_search
+    result = run_search(load_experiment("experiments/xgboost_breast_cancer.yaml", {"search.max_evals": 50}))
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
+__all__ = ["HpoError", "__version__", "load_experiment", "run_search"]
+
+_LAZY = {
+    "load_experiment": "hpo_plugin.config",
+    "run_search": "hpo_plugin.search",
+    "HpoError": "hpo_plugin.errors",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'hpo_plugin' has no attribute {name!r}")

@@ -91,6 +91,10 @@ def tracking_options(fn: Callable) -> Callable:
 @reports_errors
 def search(experiment, algo, max_evals, seed, timeout, tracking_uri, experiment_name) -> None:
     """Run the search defined in EXPERIMENT (a YAML file)."""
+    from hpo_plugin.writer import prestart
+
+    prestart()  # the trial writer imports MLflow while we load the config and the data
+
     from hpo_plugin.config import load_experiment
     from hpo_plugin.search import run_search
 
