@@ -87,9 +87,18 @@ def tracking_options(fn: Callable) -> Callable:
 @click.option("--max-evals", type=Blankable(int), default="", help="Number of trials.")
 @click.option("--seed", type=Blankable(int), default="", help="Seed of the search.")
 @click.option("--timeout", type=Blankable(float), default="", help="Stop after this many seconds.")
+@click.option(
+    "--register",
+    type=click.Choice(["", "true", "false"]),
+    default="",
+    help="Register the final model (default: register.enabled of the file, true if absent).",
+)
+@click.option("--model-name", default=None, help="Registered model name (default: from the file).")
 @tracking_options
 @reports_errors
-def search(experiment, algo, max_evals, seed, timeout, tracking_uri, experiment_name) -> None:
+def search(
+    experiment, algo, max_evals, seed, timeout, register, model_name, tracking_uri, experiment_name
+) -> None:
     """Run the search defined in EXPERIMENT (a YAML file)."""
     from hpo_plugin.writer import prestart
 
@@ -103,10 +112,77 @@ def search(experiment, algo, max_evals, seed, timeout, tracking_uri, experiment_
         "search.max_evals": max_evals,
         "search.seed": seed,
         "search.timeout": timeout,
+        "register.enabled": {"": None, "true": True, "false": False}[register],
+        "register.model_name": model_name,
     }
     config = load_experiment(experiment, overrides)
     result = run_search(config, tracking_uri=tracking_uri, experiment_name=experiment_name)
     print_search_result(config, result)
+    if config.registration.enabled:
+        _register(result.parent_run_id, config.registered_model_name, config.registration.margin)
+    else:
+        click.echo(f"Not registered (register.enabled is false): hpo register --run {result.parent_run_id}")
+
+
+def _register(run_id: str, name: str | None, margin: float) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from hpo_plugin.registry import register_search
+
+    registration = register_search(MlflowClient(), run_id, name, margin)
+    click.echo(registration.describe())
+    click.echo(f"Load it: mlflow.pyfunc.load_model('models:/{registration.name}@champion')")
+
+
+@main.command("register")
+@click.option("--run", "run_id", required=True, help="Parent run id of a finished search.")
+@click.option("--model-name", default=None, help="Registered model name (default: the search's).")
+@click.option(
+    "--margin", type=click.FloatRange(min=0), default=0.0, help="Test-metric gain needed for champion."
+)
+@tracking_options
+@reports_errors
+def register_command(run_id, model_name, margin, tracking_uri, experiment_name) -> None:
+    """Register a search's final model (idempotent; repairs a half-done registration)."""
+    _use_tracking(tracking_uri)
+    _register(run_id, model_name or None, margin)
+
+
+@main.command()
+@click.argument("name")
+@click.argument("version")
+@click.option("--alias", default="champion", show_default=True, help="Alias to move to VERSION.")
+@tracking_options
+@reports_errors
+def promote(name, version, alias, tracking_uri, experiment_name) -> None:
+    """Deliberately point ALIAS of model NAME at VERSION (recorded on the version)."""
+    from mlflow.tracking import MlflowClient
+
+    from hpo_plugin.registry import promote as promote_version
+
+    _use_tracking(tracking_uri)
+    click.echo(promote_version(MlflowClient(), name, version, alias))
+
+
+@main.command()
+@click.argument("name")
+@tracking_options
+@reports_errors
+def rollback(name, tracking_uri, experiment_name) -> None:
+    """Move the champion alias of model NAME back to the previous champion."""
+    from mlflow.tracking import MlflowClient
+
+    from hpo_plugin.registry import rollback as rollback_champion
+
+    _use_tracking(tracking_uri)
+    click.echo(rollback_champion(MlflowClient(), name))
+
+
+def _use_tracking(tracking_uri: str | None) -> None:
+    import mlflow
+
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
 
 
 def print_search_result(config, result) -> None:

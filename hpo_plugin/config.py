@@ -31,7 +31,9 @@ def one_of(value: str, registry: Mapping[str, Any], what: str) -> str:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, arbitrary_types_allowed=True, populate_by_name=True
+    )
 
 
 class DataConfig(_Frozen):
@@ -124,6 +126,12 @@ class SearchConfig(_Frozen):
         return one_of(v, ALGORITHMS, "algorithm")
 
 
+class RegisterConfig(_Frozen):
+    enabled: bool = True
+    model_name: str | None = Field(None, min_length=1, max_length=200)
+    margin: float = Field(0.0, ge=0)
+
+
 class ExperimentConfig(_Frozen):
     name: str = Field(min_length=1, pattern=r"^[\w.-]+$")
     description: str = ""
@@ -133,6 +141,7 @@ class ExperimentConfig(_Frozen):
     models: tuple[ModelConfig, ...] | None = None
     objective: ObjectiveConfig
     search: SearchConfig = SearchConfig()
+    registration: RegisterConfig = Field(RegisterConfig(), alias="register")
     source: str = ""
     raw_text: str = ""
 
@@ -157,6 +166,10 @@ class ExperimentConfig(_Frozen):
             return self.model.space
         options = tuple(Option(m.family, relabel(m.space, f"family={m.family}/")) for m in self.candidates)
         return (Param("family", "family", CHOICE, options=options),)
+
+    @property
+    def registered_model_name(self) -> str:
+        return self.registration.model_name or self.name
 
     @property
     def mlflow_experiment_name(self) -> str:

@@ -6,6 +6,7 @@ or k folds (stratified for classification) inside what remains. Splits are seede
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,13 @@ class Dataset:
     @property
     def n_classes(self) -> int:
         return len(self.classes) if self.classes is not None else 0
+
+    @property
+    def test_digest(self) -> str:
+        """Identity of the held-out test set: test scores are comparable only when it matches."""
+        rows = pd.util.hash_pandas_object(self.X_test, index=False).to_numpy()
+        payload = rows.tobytes() + np.asarray(self.y_test, dtype=float).tobytes()
+        return hashlib.sha256(payload).hexdigest()[:16]
 
     @property
     def numeric(self) -> tuple[str, ...]:

@@ -22,6 +22,8 @@ from hpo_plugin.writer import RUNNING, TrialRecord
 ROLE_TAG, SEARCH_TAG = "hpo.role", "hpo.search_id"
 CONFIG_DIGEST_TAG, DATASET_DIGEST_TAG = "hpo.config_digest", "hpo.dataset_digest"
 VERSION_TAG, BEST_RUN_TAG, FINAL_MODEL_TAG = "hpo.version", "hpo.best_run_id", "hpo.final_model_id"
+REGISTER_NAME_TAG = "hpo.register_name"
+TEST_DIGEST_TAG = "hpo.test_digest"
 
 
 def run_name(config) -> str:
@@ -72,11 +74,20 @@ def setup_payload(prepared, run_id: str) -> dict:
         "data.rows_search": len(data.X_search),
         "data.rows_test": len(data.X_test),
         "model.families": ",".join(m.family for m in config.candidates),
+        "register.enabled": config.registration.enabled,
+        "register.model_name": config.registered_model_name,
+        "register.margin": config.registration.margin,
     }
     for candidate in config.candidates:
         params.update({f"model.{candidate.family}.{k}": v for k, v in candidate.params.items()})
     params.update({f"space.{p.label}": p.describe() for p in _flatten(config.space)})
-    tags = {**search_tags(config, run_id), ROLE_TAG: "search", "hpo.experiment_file": config.source}
+    tags = {
+        **search_tags(config, run_id),
+        ROLE_TAG: "search",
+        "hpo.experiment_file": config.source,
+        REGISTER_NAME_TAG: config.registered_model_name,
+        TEST_DIGEST_TAG: data.test_digest,
+    }
     return {
         "run_id": run_id,
         "params": params,

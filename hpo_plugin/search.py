@@ -40,6 +40,7 @@ from hpo_plugin.parent import (
     write_final_model,
     write_setup,
 )
+from hpo_plugin.plugin import search_context
 from hpo_plugin.space import SpaceError, decode, names, to_hyperopt
 from hpo_plugin.tracking import ModelWriter, end_run
 from hpo_plugin.writer import FAILED, FINISHED, KILLED, TrialRecord, TrialWriter, WriterSpec
@@ -211,7 +212,8 @@ def run_search(
     started = time.perf_counter()
     dataset = prepared.dataset
     models = ModelWriter.for_data(client, experiment_id, dataset.X_search, dataset.y_search)
-    trial_tags = {**resolve_tags(), **search_tags(config, parent_id), ROLE_TAG: "trial"}
+    with search_context(parent_id, config.digest):  # what our run-context provider reads
+        trial_tags = {**resolve_tags(), **search_tags(config, parent_id), ROLE_TAG: "trial"}
     spec = WriterSpec(
         mlflow.get_tracking_uri(),
         experiment_id,

@@ -8,19 +8,28 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import pytest
 import yaml
 from conftest import REPO, children_of
 from mlflow.tracking import MlflowClient
+from sklearn.datasets import load_breast_cancer
 
 pytestmark = pytest.mark.slow
 
 
-def mlflow_run(tmp_path: Path, *params: str) -> subprocess.CompletedProcess:
+def mlflow_run(tmp_path: Path, *params: str, entry: list[str] | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     env.pop("MLFLOW_RUN_ID", None)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    args = [shutil.which("mlflow", path=env["PATH"]), "run", str(REPO), "--env-manager", "local"]
+    args = [
+        shutil.which("mlflow", path=env["PATH"]),
+        "run",
+        str(REPO),
+        "--env-manager",
+        "local",
+        *(entry or []),
+    ]
     for p in params:
         args += ["-P", p]
     return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -37,6 +46,24 @@ def test_mlflow_run_with_no_parameters_runs_the_default_experiment(tmp_path):
     assert parent.data.params["search.max_evals"] == "30" and parent.data.params["search.algo"] == "tpe"
     assert parent.data.tags["mlflow.project.entryPoint"] == "main"
     assert len(children_of(client, parent)) == 30
+    # ... and the best model is registered and promoted.
+    assert "Model 'xgboost_breast_cancer' version 1 registered; alias champion and challenger" in done.stdout
+    champion = client.get_model_version_by_alias("xgboost_breast_cancer", "champion")
+    assert champion.run_id == parent.info.run_id
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model("models:/xgboost_breast_cancer@champion")
+    features = load_breast_cancer(as_frame=True).frame.drop(columns="target").head(4)
+    assert len(model.predict(features)) == 4
+
+
+def test_register_entry_point_registers_a_search_run_with_registration_off(tmp_path):
+    done = mlflow_run(tmp_path, "max_evals=2", "register=false")
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_id = done.stdout.split("hpo register --run ")[1].split()[0]
+    env_params = ["-e", "register"]
+    registered = mlflow_run(tmp_path, f"run_id={run_id}", "model_name=later", entry=env_params)
+    assert registered.returncode == 0, registered.stderr[-3000:]
+    assert "Model 'later' version 1 registered" in registered.stdout
 
 
 def test_mlflow_run_parameters_override_and_bad_ones_fail_cleanly(tmp_path):
@@ -52,7 +79,8 @@ def test_mlflow_run_parameters_override_and_bad_ones_fail_cleanly(tmp_path):
 def test_mlproject_declares_typed_parameters_and_conda_env_is_valid():
     project = yaml.safe_load((REPO / "MLproject").read_text())
     params = project["entry_points"]["main"]["parameters"]
-    assert {"experiment", "algo", "max_evals", "seed", "timeout"} <= set(params)
+    assert {"experiment", "algo", "max_evals", "seed", "timeout", "register"} <= set(params)
+    assert "register" in project["entry_points"]
     assert all("type" in p for p in params.values())
     conda = yaml.safe_load((REPO / "conda.yaml").read_text())
     pip = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))

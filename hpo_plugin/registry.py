@@ -1,0 +1,279 @@
+"""Register a search's final model and promote it with a champion/challenger gate.
+
+Registration is idempotent: the version carries the search's parent run id as a tag, and a
+second call (a retry, a resumed search, a repair after a crash between creating the version
+and setting its aliases) finds that version instead of creating another. Only a FINISHED
+search whose best trial and final model check out is ever registered.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+
+from mlflow.entities.logged_model_status import LoggedModelStatus
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from hpo_plugin import __version__
+from hpo_plugin.errors import TrackingError
+from hpo_plugin.parent import (
+    BEST_RUN_TAG,
+    CONFIG_DIGEST_TAG,
+    DATASET_DIGEST_TAG,
+    FINAL_MODEL_TAG,
+    REGISTER_NAME_TAG,
+    ROLE_TAG,
+    SEARCH_TAG,
+    TEST_DIGEST_TAG,
+)
+from hpo_plugin.writer import FINISHED
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+DECISION_TAG, REASON_TAG = "hpo.decision", "hpo.decision_reason"
+HISTORY_TAG = "hpo.champion_history"
+SETTLE_S = (0.2, 0.6)
+
+
+@dataclass(frozen=True)
+class Registration:
+    name: str
+    version: str
+    created: bool
+    promoted: bool
+    reason: str
+
+    def describe(self) -> str:
+        verb = "registered" if self.created else "found (already registered)"
+        alias = f"{CHAMPION} and {CHALLENGER}" if self.promoted else CHALLENGER
+        return f"Model {self.name!r} version {self.version} {verb}; alias {alias}: {self.reason}"
+
+
+def _get_run(client: MlflowClient, run_id: str):
+    try:
+        return client.get_run(run_id)
+    except MlflowException:
+        raise TrackingError(f"run {run_id} does not exist in this tracking store; check the run id") from None
+
+
+def check_search(client: MlflowClient, parent_run_id: str) -> tuple:
+    """The parent run, its best trial and its final model id, or TrackingError saying why not."""
+    parent = _get_run(client, parent_run_id)
+    tags = parent.data.tags
+    if tags.get(ROLE_TAG) != "search":
+        raise TrackingError(
+            f"run {parent_run_id} is not a search parent run; pass the run id `hpo search` printed"
+        )
+    if parent.info.status != FINISHED or BEST_RUN_TAG not in tags or FINAL_MODEL_TAG not in tags:
+        raise TrackingError(
+            f"search {parent_run_id} is {parent.info.status} with no successful trial and final model; "
+            "only a finished search can be registered"
+        )
+    best = _get_run(client, tags[BEST_RUN_TAG])
+    loss = best.data.metrics.get("loss", math.nan)
+    if (
+        best.data.tags.get("mlflow.parentRunId") != parent_run_id
+        or best.info.experiment_id != parent.info.experiment_id
+        or best.info.status != FINISHED
+        or not math.isfinite(loss)
+        or not best.outputs
+        or not best.outputs.model_outputs
+    ):
+        raise TrackingError(
+            f"best trial {best.info.run_id} of search {parent_run_id} is not a finished child of it "
+            "with a finite loss and a logged model; not registering"
+        )
+    model = client.get_logged_model(tags[FINAL_MODEL_TAG])
+    if model.source_run_id != parent_run_id or model.status != LoggedModelStatus.READY:
+        raise TrackingError(f"final model {model.model_id} was not logged by search {parent_run_id}")
+    return parent, best, model.model_id
+
+
+def register_search(
+    client: MlflowClient, parent_run_id: str, name: str | None = None, margin: float = 0.0
+) -> Registration:
+    """Register (or find) the search's version, then apply the champion gate if not yet done."""
+    parent, best, model_id = check_search(client, parent_run_id)
+    name = name or parent.data.tags.get(REGISTER_NAME_TAG) or "hpo-model"
+    _ensure_registered_model(client, name)
+    version = find_version(client, name, parent_run_id)
+    created = version is None
+    if created:
+        version = client.create_model_version(
+            name,
+            source=f"models:/{model_id}",
+            run_id=parent_run_id,
+            tags=_lineage(parent, best),
+            description=_description(parent, best),
+            model_id=model_id,
+        )
+    if DECISION_TAG in version.tags:  # the gate already ran for this version
+        promoted = version.tags[DECISION_TAG] == "promoted"
+        return Registration(name, str(version.version), created, promoted, version.tags[REASON_TAG])
+    client.set_registered_model_alias(name, CHALLENGER, version.version)
+    promoted, reason = gate(client, name, str(version.version), margin)
+    return Registration(name, str(version.version), created, promoted, reason)
+
+
+def _ensure_registered_model(client: MlflowClient, name: str) -> None:
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        try:
+            client.create_registered_model(name, description="Registered by hpo_plugin searches.")
+        except MlflowException as exc:  # a concurrent search created it first
+            if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
+                raise
+
+
+def find_version(client: MlflowClient, name: str, parent_run_id: str):
+    for version in client.search_model_versions(f"name='{name}'", max_results=10_000):
+        if version.tags.get(SEARCH_TAG) == parent_run_id:
+            return version
+    return None
+
+
+def _lineage(parent, best) -> dict[str, str]:
+    params, metrics, tags = parent.data.params, parent.data.metrics, parent.data.tags
+    metric = params["objective.metric"]
+    lineage = {
+        SEARCH_TAG: parent.info.run_id,
+        BEST_RUN_TAG: best.info.run_id,
+        "hpo.algo": params["search.algo"],
+        "hpo.metric": metric,
+        "hpo.direction": params["objective.direction"],
+        f"hpo.val_{metric}": str(metrics[f"best_val_{metric}"]),
+        DATASET_DIGEST_TAG: tags.get(DATASET_DIGEST_TAG, ""),
+        TEST_DIGEST_TAG: tags.get(TEST_DIGEST_TAG, ""),
+        CONFIG_DIGEST_TAG: tags.get(CONFIG_DIGEST_TAG, ""),
+        "hpo.version": __version__,
+    }
+    lineage.update({f"hpo.{k}": str(v) for k, v in metrics.items() if k.startswith("test_")})
+    return lineage
+
+
+def _description(parent, best) -> str:
+    params, metrics = parent.data.params, parent.data.metrics
+    metric = params["objective.metric"]
+    return (
+        f"Best of a {params['search.algo']} search ({int(metrics.get('n_trials', 0))} trials) on "
+        f"{params['data.source']}: val_{metric}={metrics[f'best_val_{metric}']:.6g}, "
+        f"test_{metric}={metrics[f'test_{metric}']:.6g}. Search run {parent.info.run_id}, "
+        f"best trial {best.info.run_id}."
+    )
+
+
+def _score(version) -> tuple[str, str, float]:
+    metric = version.tags["hpo.metric"]
+    return metric, version.tags["hpo.direction"], float(version.tags[f"hpo.test_{metric}"])
+
+
+def beats(challenger, champion, margin: float) -> tuple[bool, str]:
+    """Whether the challenger should take over, and why (scores on the held-out test set)."""
+    c_metric, c_dir, c_score = _score(challenger)
+    k_metric, _, k_score = _score(champion)
+    if c_metric != k_metric:
+        return False, f"not comparable: champion v{champion.version} was scored on {k_metric}, not {c_metric}"
+    mine, theirs = challenger.tags.get(TEST_DIGEST_TAG), champion.tags.get(TEST_DIGEST_TAG)
+    if not mine or mine != theirs:
+        return False, f"not comparable: tested on different data (test-set digest {mine} vs {theirs})"
+    gain = (k_score - c_score) if c_dir == "minimize" else (c_score - k_score)
+    verdict = "beats" if gain > margin else "does not beat"
+    return gain > margin, (
+        f"test_{c_metric} {c_score:.6g} {verdict} champion v{champion.version}'s {k_score:.6g} "
+        f"by more than the margin {margin:g}"
+    )
+
+
+def gate(client: MlflowClient, name: str, version: str, margin: float) -> tuple[bool, str]:
+    """Move ``champion`` to the version if there is none or it wins; record the decision.
+
+    After moving it, wait a moment and look again: a search finishing at the same time may
+    have moved it too, and the better of the two must end up champion.
+    """
+    challenger = client.get_model_version(name, version)
+    champion = _champion(client, name)
+    if champion is None:
+        promoted, reason = True, "no champion yet"
+    elif str(champion.version) == version:
+        promoted, reason = True, "already champion"
+    else:
+        promoted, reason = beats(challenger, champion, margin)
+    tags = {
+        DECISION_TAG: "promoted" if promoted else "kept_challenger",
+        REASON_TAG: reason,
+        "hpo.challenger_score": str(_score(challenger)[2]),
+    }
+    if champion is not None and str(champion.version) != version:
+        tags.update(
+            {"hpo.champion_version": champion.version, "hpo.champion_score": str(_score(champion)[2])}
+        )
+    if promoted:
+        _set_champion(client, name, version, "gate")
+        _settle(client, name, challenger, margin)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    return promoted, reason
+
+
+def _settle(client: MlflowClient, name: str, mine, margin: float) -> None:
+    time.sleep(random.uniform(*SETTLE_S))
+    current = _champion(client, name)
+    if current is not None and str(current.version) != str(mine.version) and beats(mine, current, margin)[0]:
+        _set_champion(client, name, mine.version, "gate")
+
+
+def _champion(client: MlflowClient, name: str):
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def _history(client: MlflowClient, name: str) -> list[str]:
+    return json.loads(client.get_registered_model(name).tags.get(HISTORY_TAG, "[]"))
+
+
+def _set_champion(client: MlflowClient, name: str, version: str, how: str) -> None:
+    version = str(version)
+    client.set_registered_model_alias(name, CHAMPION, version)
+    history = [v for v in _history(client, name) if v != version] + [version]
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+    client.set_model_version_tag(name, version, "hpo.champion_since", f"{time.time():.0f} ({how})")
+
+
+def promote(client: MlflowClient, name: str, version: str, alias: str) -> str:
+    """A deliberate manual promotion, recorded on the version."""
+    try:
+        client.get_model_version(name, version)
+    except MlflowException:
+        raise TrackingError(
+            f"model {name!r} has no version {version}; see `mlflow models` or the UI"
+        ) from None
+    if alias == CHAMPION:
+        _set_champion(client, name, version, "manual")
+    else:
+        client.set_registered_model_alias(name, alias, version)
+    client.set_model_version_tag(name, version, f"hpo.manual_{alias}", f"{time.time():.0f}")
+    return f"Model {name!r} version {version} is now {alias!r} (manual promotion, recorded)"
+
+
+def rollback(client: MlflowClient, name: str) -> str:
+    """Move ``champion`` back to the version that held it before the current one."""
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        raise TrackingError(f"model {name!r} has no {CHAMPION!r} alias to roll back") from None
+    current_version = str(current.version)
+    history = [v for v in _history(client, name) if v != current_version]
+    if not history:
+        raise TrackingError(f"model {name!r} has no previous champion before version {current_version}")
+    previous = history[-1]
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+    client.set_model_version_tag(name, previous, "hpo.rolled_back_from", current_version)
+    client.set_model_version_tag(name, current_version, "hpo.rolled_back_at", f"{time.time():.0f}")
+    return f"Model {name!r}: champion rolled back from version {current_version} to {previous}"
