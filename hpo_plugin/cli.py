@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 from collections.abc import Callable
@@ -63,6 +64,8 @@ def reports_errors(fn: Callable) -> Callable:
 @click.version_option(package_name="hpo_plugin", message="%(version)s")
 def main() -> None:
     """Hyperopt searches tracked in MLflow: every trial a nested run, the best model registered."""
+    # MLflow's INFO chatter (schema creation, artifact progress) stays out of the way.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 def tracking_options(fn: Callable) -> Callable:
@@ -72,7 +75,11 @@ def tracking_options(fn: Callable) -> Callable:
         help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db).",
     )(fn)
     return click.option(
-        "--experiment-name", default=None, help="MLflow experiment (default: from the YAML file)."
+        "--experiment",
+        "--experiment-name",
+        "experiment_name",
+        default=None,
+        help="MLflow experiment name (search: default from the YAML file).",
     )(fn)
 
 
@@ -94,10 +101,13 @@ def tracking_options(fn: Callable) -> Callable:
     help="Register the final model (default: register.enabled of the file, true if absent).",
 )
 @click.option("--model-name", default=None, help="Registered model name (default: from the file).")
+@click.option(
+    "--quiet", is_flag=True, help="No progress bar (it is off anyway when stderr is not a terminal)."
+)
 @tracking_options
 @reports_errors
 def search(
-    experiment, algo, max_evals, seed, timeout, register, model_name, tracking_uri, experiment_name
+    experiment, algo, max_evals, seed, timeout, register, model_name, quiet, tracking_uri, experiment_name
 ) -> None:
     """Run the search defined in EXPERIMENT (a YAML file)."""
     from hpo_plugin.writer import prestart
@@ -116,7 +126,8 @@ def search(
         "register.model_name": model_name,
     }
     config = load_experiment(experiment, overrides)
-    result = run_search(config, tracking_uri=tracking_uri, experiment_name=experiment_name)
+    progress = not quiet and sys.stderr.isatty()
+    result = run_search(config, tracking_uri=tracking_uri, experiment_name=experiment_name, progress=progress)
     print_search_result(config, result)
     if config.registration.enabled:
         _register(result.parent_run_id, config.registered_model_name, config.registration.margin)
@@ -206,3 +217,93 @@ def print_search_result(config, result) -> None:
         f"Open it: mlflow ui --backend-store-uri {uri} --host 127.0.0.1, then "
         f"http://127.0.0.1:5000/#/experiments/{result.experiment_id}/runs/{result.parent_run_id}"
     )
+
+
+FORMATS = {
+    "table": lambda frame: frame.to_string(index=False) if len(frame) else "(none)",
+    "csv": lambda frame: frame.to_csv(index=False).rstrip("\n"),
+    "json": lambda frame: frame.to_json(orient="records"),
+}
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(sorted(FORMATS)), default="table", show_default=True
+)
+
+
+def _client(tracking_uri: str | None):
+    from mlflow.tracking import MlflowClient
+
+    _use_tracking(tracking_uri)
+    return MlflowClient()
+
+
+@main.command("list")
+@format_option
+@tracking_options
+@reports_errors
+def list_command(fmt, tracking_uri, experiment_name) -> None:
+    """The searches in an experiment (default: "Default", where `mlflow run .` puts them)."""
+    from hpo_plugin.browse import list_searches
+
+    click.echo(FORMATS[fmt](list_searches(_client(tracking_uri), experiment_name or "Default")))
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--top", "k", type=click.IntRange(min=1), default=5, show_default=True)
+@format_option
+@tracking_options
+@reports_errors
+def show(run_id, k, fmt, tracking_uri, experiment_name) -> None:
+    """The top trials of search RUN_ID, its best params and its registered versions."""
+    import json
+
+    from hpo_plugin.browse import registered_versions, summary, top_trials
+
+    client = _client(tracking_uri)
+    info, top = summary(client, run_id), top_trials(client, run_id, k)
+    versions = registered_versions(client, run_id)
+    if fmt == "json":
+        payload = {
+            "search": info,
+            "top_trials": json.loads(top.to_json(orient="records")),
+            "registered": versions,
+        }
+        click.echo(json.dumps(payload, default=str))
+        return
+    if fmt == "table":
+        best = {key: v for key, v in info.items() if key.startswith("best.")}
+        click.echo(f"{info['name']} ({info['status']}): best params {best}")
+        click.echo(f"Registered: {', '.join(versions) or 'not registered'}")
+    click.echo(FORMATS[fmt](top))
+
+
+@main.command()
+@click.argument("run_id")
+@tracking_options
+@reports_errors
+def report(run_id, tracking_uri, experiment_name) -> None:
+    """(Re)build the report/ artifacts of search RUN_ID from MLflow."""
+    from hpo_plugin.browse import search_parent
+    from hpo_plugin.report import log_report
+
+    client = _client(tracking_uri)
+    search_parent(client, run_id)
+    scores = log_report(client, run_id)
+    ranked = ", ".join(f"{k} {v:.2f}" for k, v in sorted(scores.items(), key=lambda kv: -kv[1]))
+    click.echo(f"Report logged to run {run_id} under report/ (index.html); importance: {ranked or 'n/a'}")
+
+
+@main.command()
+@click.argument("run_ids", nargs=-1, required=True)
+@format_option
+@tracking_options
+@reports_errors
+def compare(run_ids, fmt, tracking_uri, experiment_name) -> None:
+    """Searches side by side (settings, best and test metrics, best params, importance)."""
+    from hpo_plugin.browse import compare as compare_searches
+
+    frame = compare_searches(_client(tracking_uri), list(run_ids))
+    if fmt == "json":
+        click.echo(frame.to_json(orient="columns"))
+    else:
+        click.echo(FORMATS[fmt](frame.reset_index(names="field")))

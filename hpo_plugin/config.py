@@ -119,6 +119,7 @@ class SearchConfig(_Frozen):
     seed: int = Field(0, ge=0)
     timeout: float | None = Field(None, gt=0)
     threads_per_trial: int | None = Field(None, ge=1)
+    report: bool = True
 
     @field_validator("algo")
     @classmethod

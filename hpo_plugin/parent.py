@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -80,7 +81,7 @@ def setup_payload(prepared, run_id: str) -> dict:
     }
     for candidate in config.candidates:
         params.update({f"model.{candidate.family}.{k}": v for k, v in candidate.params.items()})
-    params.update({f"space.{p.label}": p.describe() for p in _flatten(config.space)})
+    params.update({f"space.{_key(p.label)}": p.describe() for p in _flatten(config.space)})
     tags = {
         **search_tags(config, run_id),
         ROLE_TAG: "search",
@@ -118,6 +119,11 @@ def write_setup(worker, payload: dict) -> dict:
 def write_final_model(worker, run_id: str, model) -> dict:
     """Log the refit best model on the parent run (runs in the trial writer)."""
     return {"model_id": worker.models.log(run_id, model, tags={ROLE_TAG: "final"})}
+
+
+def _key(label: str) -> str:
+    """A hyperopt label as an MLflow param key (which allows only letters, digits and _-./: )."""
+    return re.sub(r"[^\w./\- :]", ":", label)
 
 
 def _validation(config) -> str:

@@ -120,16 +120,19 @@ def _metric_tasks(config: ExperimentConfig) -> frozenset[str]:
     return METRICS[config.objective.metric].tasks
 
 
-def run_fmin(prepared: PreparedSearch, on_trial) -> Trials:
-    """hyperopt's fmin over ``on_trial(params) -> result dict``, seeded."""
+def run_fmin(prepared: PreparedSearch, on_trial, progress: bool = False) -> Trials:
+    """hyperopt's fmin over ``on_trial(params) -> result dict``, seeded.
+
+    ``progress`` shows hyperopt's bar (trial count, best loss, rate, ETA) on stderr.
+    """
     trials = Trials()
     # BLAS and OpenMP pools get the trial's thread budget too (they busy-wait otherwise).
     with threadpool_limits(limits=prepared.objective.n_threads):
-        _fmin(prepared, on_trial, trials)
+        _fmin(prepared, on_trial, trials, progress)
     return trials
 
 
-def _fmin(prepared: PreparedSearch, on_trial, trials: Trials) -> None:
+def _fmin(prepared: PreparedSearch, on_trial, trials: Trials, progress: bool) -> None:
     search = prepared.config.search
     with contextlib.suppress(AllTrialsFailed):  # we report that ourselves, with the first error
         fmin(
@@ -140,7 +143,7 @@ def _fmin(prepared: PreparedSearch, on_trial, trials: Trials) -> None:
             timeout=search.timeout,
             trials=trials,
             rstate=np.random.default_rng(search.seed),
-            show_progressbar=False,
+            show_progressbar=progress,
             return_argmin=False,
         )
 
@@ -201,6 +204,7 @@ def run_search(
     *,
     tracking_uri: str | None = None,
     experiment_name: str | None = None,
+    progress: bool = False,
 ) -> SearchResult:
     """Run a tracked search: parent run, one child run per trial, final refit on the parent."""
     prepared = prepare_search(config)
@@ -234,7 +238,7 @@ def run_search(
     try:
         writer.call("setup", write_setup, setup_payload(prepared, parent_id))
         with interruptible():
-            run_fmin(prepared, on_trial)
+            run_fmin(prepared, on_trial, progress)
             best, test_metrics, model_id = _finish(prepared, client, writer, models, parent_id)
             records = writer.records
     except (KeyboardInterrupt, SearchInterrupted) as exc:
@@ -268,6 +272,8 @@ def _finish(prepared, client, writer, models, parent_id):
         model, test_metrics = prepared.objective.refit_and_test(tentative.params)
         writer.call("final", write_final_model, parent_id, model)
     records = writer.close(client)
+    if error := writer.results.get("setup", {}).get("error"):
+        raise SearchError(f"recording the search's settings and dataset failed: {error}")
     eligible = [r for r in records if r.eligible]
     if not eligible:
         log_summary(client, parent_id, records, None, {}, None)
@@ -282,7 +288,18 @@ def _finish(prepared, client, writer, models, parent_id):
     if not final.get("model_id"):
         raise SearchError(f"the final model could not be logged: {final.get('error')}")
     log_summary(client, parent_id, records, best, test_metrics, final["model_id"])
+    if prepared.config.search.report:
+        _report(client, parent_id)
     return best, test_metrics, final["model_id"]
+
+
+def _report(client, parent_id: str) -> None:
+    from hpo_plugin.report import log_report
+
+    try:
+        log_report(client, parent_id)
+    except Exception as exc:  # the search's results stand without the plots
+        print(f"hpo: warning: report failed ({_one_line(exc)}); retry with `hpo report {parent_id}`")
 
 
 def _all_failed(records: list[TrialRecord]) -> str:

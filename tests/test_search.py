@@ -185,6 +185,9 @@ def test_model_selection_searches_families_and_their_params(client):
     result = run_search(config)
     families = {r.params["family"] for r in result.records}
     assert len(families) >= 2
+    parent = client.get_run(result.parent_run_id).data
+    assert parent.params["space.family:xgboost/max_depth"] == "quniform(2, 6, 1) int"
+    assert parent.tags["hpo.role"] == "search" and parent.tags["hpo.dataset_digest"]
     for record in result.records:
         own = {
             "xgboost": {"max_depth", "learning_rate"},

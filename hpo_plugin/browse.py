@@ -1,0 +1,107 @@
+"""Read-only views of searches in MLflow for the CLI: list, show, compare.
+
+Every view reads MLflow only (parent runs, their children in one query, registry tags).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from hpo_plugin.errors import TrackingError
+from hpo_plugin.parent import ROLE_TAG, SEARCH_TAG
+from hpo_plugin.report import load_trials
+
+
+def experiment_id(client: MlflowClient, name: str) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        names = ", ".join(sorted(e.name for e in client.search_experiments())) or "none"
+        raise TrackingError(f"no MLflow experiment named {name!r}; experiments here: {names}")
+    return experiment.experiment_id
+
+
+def list_searches(client: MlflowClient, experiment: str) -> pd.DataFrame:
+    """One row per search parent run in the experiment, newest first."""
+    runs = client.search_runs(
+        [experiment_id(client, experiment)],
+        f"tags.`{ROLE_TAG}` = 'search'",
+        order_by=["attributes.start_time DESC"],
+        max_results=5000,
+    )
+    rows = []
+    for run in runs:
+        params, metrics = run.data.params, run.data.metrics
+        metric = params.get("objective.metric", "")
+        rows.append(
+            {
+                "run_id": run.info.run_id,
+                "name": run.info.run_name,
+                "status": run.info.status,
+                "algo": params.get("search.algo"),
+                "budget": params.get("search.max_evals"),
+                "trials_ok": metrics.get("n_trials_ok"),
+                "metric": metric,
+                "best_val": metrics.get(f"best_val_{metric}"),
+                "test": metrics.get(f"test_{metric}"),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=["run_id", "name", "status", "algo", "budget", "trials_ok", "metric", "best_val", "test"],
+    )
+
+
+def search_parent(client: MlflowClient, run_id: str):
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise TrackingError(f"run {run_id} does not exist in this tracking store; check the run id") from None
+    if run.data.tags.get(ROLE_TAG) != "search":
+        raise TrackingError(f"run {run_id} is not a search parent run; `hpo list` shows the searches")
+    return run
+
+
+def top_trials(client: MlflowClient, run_id: str, k: int) -> pd.DataFrame:
+    """The k best finished trials (lowest loss), with their params and the objective metric."""
+    search_parent(client, run_id)
+    frame = load_trials(client, run_id).frame
+    if frame.empty:
+        return frame
+    columns = ["number", "status", "loss", "run_id"] + [c for c in frame.columns if c.startswith("param_")]
+    best = frame[frame["status"] == "FINISHED"].nsmallest(k, "loss")[columns]
+    return best.rename(columns=lambda c: c.removeprefix("param_"))
+
+
+def registered_versions(client: MlflowClient, run_id: str) -> list[str]:
+    """'name vN (aliases)' for every registry version made from this search."""
+    found = []
+    for model in client.search_registered_models(max_results=1000):
+        for version in client.search_model_versions(f"name='{model.name}'", max_results=10_000):
+            if version.tags.get(SEARCH_TAG) == run_id:
+                aliases = [a for a, v in model.aliases.items() if str(v) == str(version.version)]
+                found.append(
+                    f"{model.name} v{version.version}" + (f" ({', '.join(aliases)})" if aliases else "")
+                )
+    return found
+
+
+def summary(client: MlflowClient, run_id: str) -> dict[str, object]:
+    """The search's settings and results as one flat mapping (for show and compare)."""
+    run = search_parent(client, run_id)
+    params, metrics = run.data.params, run.data.metrics
+    out: dict[str, object] = {"run_id": run_id, "name": run.info.run_name, "status": run.info.status}
+    out.update(
+        {k: v for k, v in params.items() if k.startswith(("search.", "objective.", "data.", "model."))}
+    )
+    out.update({k: v for k, v in sorted(metrics.items()) if not k.startswith("importance_")})
+    out.update({k: v for k, v in params.items() if k.startswith("best.")})
+    out.update({k: v for k, v in sorted(metrics.items()) if k.startswith("importance_")})
+    return out
+
+
+def compare(client: MlflowClient, run_ids: list[str]) -> pd.DataFrame:
+    """Searches side by side: one column per search, one row per setting or result."""
+    columns = {run_id: summary(client, run_id) for run_id in run_ids}
+    return pd.DataFrame(columns)

@@ -1,0 +1,241 @@
+"""Plots and one self-contained HTML page for a search, built from one query of its children.
+
+Parameter importance is the permutation importance of a random forest fitted to
+(params -> loss) over the finished trials, on those same trials (a ranking, not a test score).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from hpo_plugin.tracking import log_batch
+
+REPORT_DIR = "report"
+PLOTS = ("history", "parallel_coordinates", "params", "importance")
+MIN_TRIALS_FOR_IMPORTANCE = 5
+
+
+@dataclass(frozen=True)
+class SearchTrials:
+    """A search's parent run and its trials as one frame (one row per child run)."""
+
+    parent: object
+    frame: pd.DataFrame
+    params: tuple[str, ...]
+
+
+def load_trials(client: MlflowClient, parent_run_id: str) -> SearchTrials:
+    """All children of a search in one paged query (never one request per trial)."""
+    parent = client.get_run(parent_run_id)
+    rows, token = [], None
+    query = f"tags.`mlflow.parentRunId` = '{parent_run_id}'"
+    while True:
+        page = client.search_runs([parent.info.experiment_id], query, max_results=5000, page_token=token)
+        for run in page:
+            row = {
+                "number": int(run.data.tags.get("hpo.trial_number", 0)),
+                "status": run.info.status,
+                "loss": run.data.metrics.get("loss", math.nan),
+                "duration_s": ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000,
+                "run_id": run.info.run_id,
+            }
+            row.update({f"param_{k}": _number(v) for k, v in run.data.params.items()})
+            row.update({f"metric_{k}": v for k, v in run.data.metrics.items()})
+            rows.append(row)
+        token = page.token
+        if not token:
+            break
+    frame = pd.DataFrame(rows).sort_values("number").reset_index(drop=True) if rows else pd.DataFrame()
+    params = tuple(sorted(c.removeprefix("param_") for c in frame.columns if c.startswith("param_")))
+    return SearchTrials(parent, frame, params)
+
+
+def _number(value: str):
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number.is_integer() and "." not in value else number
+
+
+def importance(trials: SearchTrials, seed: int = 0) -> dict[str, float]:
+    """Permutation importance of each param for the loss (empty with too few finished trials)."""
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.inspection import permutation_importance
+
+    ok = trials.frame[(trials.frame["status"] == "FINISHED") & np.isfinite(trials.frame["loss"])]
+    if len(ok) < MIN_TRIALS_FOR_IMPORTANCE or not trials.params:
+        return {}
+    X = _encode(ok, trials.params)
+    forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=2, random_state=seed, n_jobs=1)
+    forest.fit(X, ok["loss"])
+    result = permutation_importance(forest, X, ok["loss"], n_repeats=10, random_state=seed, n_jobs=1)
+    raw = dict(zip(X.columns, np.maximum(result.importances_mean, 0.0), strict=True))
+    total = sum(raw.values()) or 1.0
+    return {name: raw[name] / total for name in trials.params}
+
+
+def _encode(frame: pd.DataFrame, params: tuple[str, ...]) -> pd.DataFrame:
+    """Params as numbers: categories become codes, params absent from a branch become -1."""
+    columns = {}
+    for name in params:
+        values = frame[f"param_{name}"]
+        numeric = pd.to_numeric(values, errors="coerce")
+        if numeric.notna().sum() == values.notna().sum():
+            columns[name] = numeric.fillna(-1.0)
+        else:
+            columns[name] = values.map(str).astype("category").cat.codes.astype(float)
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def build_report(trials: SearchTrials, out_dir: Path) -> dict[str, float]:
+    """Write the PNGs and index.html into out_dir; return the importances."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scores = importance(trials)
+    figures = {
+        "history": _history,
+        "parallel_coordinates": _parallel,
+        "params": _params,
+        "importance": lambda t: _importance_plot(scores),
+    }
+    for name, draw in figures.items():
+        figure = draw(trials)
+        figure.savefig(out_dir / f"{name}.png", dpi=90, bbox_inches="tight")
+        _close(figure)
+    (out_dir / "index.html").write_text(_html(trials, scores, out_dir))
+    return scores
+
+
+def _close(figure) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+
+
+def _history(trials: SearchTrials):
+    import matplotlib.pyplot as plt
+
+    frame = trials.frame
+    figure, ax = plt.subplots(figsize=(8, 4))
+    ok = frame[np.isfinite(frame["loss"]) & (frame["status"] == "FINISHED")]
+    ax.scatter(ok["number"], ok["loss"], s=14, label="trial loss")
+    best = ok["loss"].cummin()
+    ax.step(ok["number"], best, where="post", color="tab:orange", label="best so far")
+    failed = frame[frame["status"] != "FINISHED"]
+    if len(failed):
+        top = ok["loss"].max() if len(ok) else 1.0
+        ax.scatter(failed["number"], [top] * len(failed), marker="x", color="tab:red", label="failed/killed")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("loss")
+    ax.set_title("Optimization history")
+    ax.legend()
+    return figure
+
+
+def _parallel(trials: SearchTrials):
+    import matplotlib.pyplot as plt
+
+    ok = trials.frame[np.isfinite(trials.frame["loss"])]
+    figure, ax = plt.subplots(figsize=(max(6, 1.4 * len(trials.params) + 2), 4))
+    if len(ok) and trials.params:
+        X = _encode(ok, trials.params)
+        span = (X.max() - X.min()).replace(0, 1)
+        scaled = (X - X.min()) / span
+        norm = plt.Normalize(ok["loss"].min(), ok["loss"].max())
+        cmap = plt.get_cmap("viridis")
+        for i in range(len(scaled)):
+            ax.plot(
+                range(len(trials.params)), scaled.iloc[i], color=cmap(norm(ok["loss"].iloc[i])), alpha=0.6
+            )
+        ax.set_xticks(range(len(trials.params)), trials.params, rotation=30, ha="right")
+        figure.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="loss")
+    ax.set_ylabel("scaled value")
+    ax.set_title("Parallel coordinates (darker = lower loss)")
+    return figure
+
+
+def _params(trials: SearchTrials):
+    import matplotlib.pyplot as plt
+
+    names = trials.params or ("(none)",)
+    cols = min(3, len(names))
+    rows = math.ceil(len(names) / cols)
+    figure, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    ok = trials.frame[np.isfinite(trials.frame["loss"])] if len(trials.frame) else trials.frame
+    for ax, name in zip(axes.flat, names, strict=False):
+        if f"param_{name}" in ok:
+            values = ok[f"param_{name}"]
+            present = values.notna()  # a param of one branch is absent from the others
+            x = pd.to_numeric(values[present], errors="coerce")
+            ax.scatter(x if x.notna().all() else values[present].map(str), ok["loss"][present], s=12)
+        ax.set_title(name)
+        ax.set_ylabel("loss")
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    figure.tight_layout()
+    return figure
+
+
+def _importance_plot(scores: dict[str, float]):
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(6, 0.4 * max(len(scores), 2) + 1))
+    ordered = sorted(scores.items(), key=lambda kv: kv[1])
+    ax.barh([k for k, _ in ordered], [v for _, v in ordered])
+    ax.set_xlabel("share of permutation importance")
+    ax.set_title(
+        "Parameter importance" if scores else f"Importance needs {MIN_TRIALS_FOR_IMPORTANCE}+ trials"
+    )
+    return figure
+
+
+def _html(trials: SearchTrials, scores: dict[str, float], out_dir: Path) -> str:
+    parent = trials.parent
+    best = {k.removeprefix("best."): v for k, v in parent.data.params.items() if k.startswith("best.")}
+    tests = {k: v for k, v in parent.data.metrics.items() if k.startswith(("test_", "best_val_"))}
+
+    def cell(value) -> str:
+        return html.escape(f"{value:.6g}" if isinstance(value, float) else str(value))
+
+    def table(mapping) -> str:
+        rows = "".join(f"<tr><td>{cell(k)}</td><td>{cell(v)}</td></tr>" for k, v in mapping.items())
+        return f"<table>{rows}</table>"
+
+    images = "".join(
+        f'<h2>{name.replace("_", " ").title()}</h2><img alt="{name}" src="data:image/png;base64,'
+        f'{base64.b64encode((out_dir / f"{name}.png").read_bytes()).decode()}">'
+        for name in PLOTS
+    )
+    counts = trials.frame["status"].value_counts().to_dict() if len(trials.frame) else {}
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(parent.info.run_name or parent.info.run_id)}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td{padding:2px 12px}img{max-width:100%}</style>"
+        f"</head><body><h1>{html.escape(parent.info.run_name or '')}</h1>"
+        f"<p>Search run {parent.info.run_id}: {len(trials.frame)} trials {html.escape(str(counts))}</p>"
+        f"<h2>Best trial's params</h2>{table(best)}<h2>Validation and test metrics</h2>{table(tests)}"
+        f"<h2>Importance</h2>{table(scores)}{images}</body></html>"
+    )
+
+
+def log_report(client: MlflowClient, parent_run_id: str) -> dict[str, float]:
+    """Build the report from MLflow and log it under ``report/`` plus ``importance_*`` metrics."""
+    trials = load_trials(client, parent_run_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        scores = build_report(trials, Path(tmp) / REPORT_DIR)
+        client.log_artifacts(parent_run_id, str(Path(tmp) / REPORT_DIR), REPORT_DIR)
+    if scores:
+        log_batch(client, parent_run_id, metrics={f"importance_{k}": v for k, v in scores.items()})
+    return scores
