@@ -70,10 +70,10 @@ def test_report_handles_failed_trials_and_too_few_trials(tmp_path):
     )
 
     class Parent:
-        class info:  # noqa: N801 - mimics mlflow.entities.Run
+        class info:
             run_id, run_name = "r", "search-x"
 
-        class data:  # noqa: N801
+        class data:
             params, metrics = {"best.x": "3.0"}, {"test_log_loss": 0.2}
 
     scores = build_report(SearchTrials(Parent, frame, ("x",)), tmp_path)
