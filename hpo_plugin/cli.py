@@ -102,7 +102,7 @@ def tracking_options(fn: Callable) -> Callable:
 )
 @click.option("--model-name", default=None, help="Registered model name (default: from the file).")
 @click.option(
-    "--quiet", is_flag=True, help="No progress bar (it is off anyway when stderr is not a terminal)."
+    "--quiet", is_flag=True, help="No progress bar (it is off anyway when stdout is not a terminal)."
 )
 @tracking_options
 @reports_errors
@@ -126,7 +126,7 @@ def search(
         "register.model_name": model_name,
     }
     config = load_experiment(experiment, overrides)
-    progress = not quiet and sys.stderr.isatty()
+    progress = not quiet and sys.stdout.isatty()
     result = run_search(config, tracking_uri=tracking_uri, experiment_name=experiment_name, progress=progress)
     print_search_result(config, result)
     if config.registration.enabled:

@@ -131,3 +131,11 @@ def test_show_rejects_a_run_that_is_not_a_search(client):
         pass
     result = invoke("show", run.info.run_id)
     assert result.exit_code == 2 and "is not a search parent run" in result.output
+
+
+def test_progress_bar_reports_trials_and_best_loss(write_yaml, capfd):
+    raw = yaml.safe_load(TINY_XGB)
+    raw["search"]["report"] = False
+    run_search(load_experiment(write_yaml(yaml.safe_dump(raw))), progress=True)
+    shown = "".join(capfd.readouterr())  # hyperopt's tqdm bar
+    assert "4/4" in shown and "best loss" in shown
