@@ -76,9 +76,9 @@ def importance(trials: SearchTrials, seed: int = 0) -> dict[str, float]:
     if len(ok) < MIN_TRIALS_FOR_IMPORTANCE or not trials.params:
         return {}
     X = _encode(ok, trials.params)
-    forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=2, random_state=seed, n_jobs=1)
+    forest = RandomForestRegressor(n_estimators=100, min_samples_leaf=2, random_state=seed, n_jobs=1)
     forest.fit(X, ok["loss"])
-    result = permutation_importance(forest, X, ok["loss"], n_repeats=10, random_state=seed, n_jobs=1)
+    result = permutation_importance(forest, X, ok["loss"], n_repeats=5, random_state=seed, n_jobs=1)
     raw = dict(zip(X.columns, np.maximum(result.importances_mean, 0.0), strict=True))
     total = sum(raw.values()) or 1.0
     return {name: raw[name] / total for name in trials.params}
