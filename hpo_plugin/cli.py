@@ -101,13 +101,24 @@ def tracking_options(fn: Callable) -> Callable:
     help="Register the final model (default: register.enabled of the file, true if absent).",
 )
 @click.option("--model-name", default=None, help="Registered model name (default: from the file).")
+@click.option("--resume", default="", help="Continue the interrupted search with this parent run id.")
 @click.option(
     "--quiet", is_flag=True, help="No progress bar (it is off anyway when stdout is not a terminal)."
 )
 @tracking_options
 @reports_errors
 def search(
-    experiment, algo, max_evals, seed, timeout, register, model_name, quiet, tracking_uri, experiment_name
+    experiment,
+    algo,
+    max_evals,
+    seed,
+    timeout,
+    register,
+    model_name,
+    resume,
+    quiet,
+    tracking_uri,
+    experiment_name,
 ) -> None:
     """Run the search defined in EXPERIMENT (a YAML file)."""
     from hpo_plugin.writer import prestart
@@ -127,7 +138,13 @@ def search(
     }
     config = load_experiment(experiment, overrides)
     progress = not quiet and sys.stdout.isatty()
-    result = run_search(config, tracking_uri=tracking_uri, experiment_name=experiment_name, progress=progress)
+    result = run_search(
+        config,
+        tracking_uri=tracking_uri,
+        experiment_name=experiment_name,
+        progress=progress,
+        resume=resume or None,
+    )
     print_search_result(config, result)
     if config.registration.enabled:
         _register(result.parent_run_id, config.registered_model_name, config.registration.margin)

@@ -40,10 +40,12 @@ def open_parent(client: MlflowClient, config, experiment_name: str | None = None
             raise TrackingError(f"MLFLOW_RUN_ID={run_id} is not a run in this store; unset it") from None
         if run.info.status != RUNNING:
             raise TrackingError(f"MLFLOW_RUN_ID={run_id} is {run.info.status}, not RUNNING; unset it")
-        client.set_tag(run_id, MLFLOW_RUN_NAME, run_name(config))
+        log_batch(client, run_id, tags={MLFLOW_RUN_NAME: run_name(config), ROLE_TAG: "search"})
         return run
     experiment_id = get_or_create_experiment(client, experiment_name or config.mlflow_experiment_name)
-    return client.create_run(experiment_id, run_name=run_name(config), tags=resolve_tags())
+    # The role is there from the start, so even a search killed in its first second can resume.
+    tags = {**resolve_tags(), ROLE_TAG: "search"}
+    return client.create_run(experiment_id, run_name=run_name(config), tags=tags)
 
 
 def search_tags(config, parent_run_id: str) -> dict[str, str]:
@@ -81,7 +83,7 @@ def setup_payload(prepared, run_id: str) -> dict:
     }
     for candidate in config.candidates:
         params.update({f"model.{candidate.family}.{k}": v for k, v in candidate.params.items()})
-    params.update({f"space.{_key(p.label)}": p.describe() for p in _flatten(config.space)})
+    params.update({f"space.{param_key(p.label)}": p.describe() for p in flatten(config.space)})
     tags = {
         **search_tags(config, run_id),
         ROLE_TAG: "search",
@@ -121,7 +123,7 @@ def write_final_model(worker, run_id: str, model) -> dict:
     return {"model_id": worker.models.log(run_id, model, tags={ROLE_TAG: "final"})}
 
 
-def _key(label: str) -> str:
+def param_key(label: str) -> str:
     """A hyperopt label as an MLflow param key (which allows only letters, digits and _-./: )."""
     return re.sub(r"[^\w./\- :]", ":", label)
 
@@ -131,11 +133,12 @@ def _validation(config) -> str:
     return f"holdout={v.holdout}" if v.holdout is not None else f"cv={v.cv}"
 
 
-def _flatten(space) -> Iterable:
+def flatten(space) -> Iterable:
+    """Every param of a space, nested branches included."""
     for p in space:
         yield p
         for option in p.options:
-            yield from _flatten(option.space)
+            yield from flatten(option.space)
 
 
 def trials_table(records: Iterable[TrialRecord]) -> pd.DataFrame:

@@ -7,6 +7,7 @@ all been checked, so a bad input never leaves a run behind.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import signal
@@ -33,6 +34,7 @@ from hpo_plugin.models import MODEL_FAMILIES, unsupported_task
 from hpo_plugin.objective import Objective
 from hpo_plugin.parent import (
     ROLE_TAG,
+    flatten,
     log_summary,
     open_parent,
     search_tags,
@@ -41,6 +43,7 @@ from hpo_plugin.parent import (
     write_setup,
 )
 from hpo_plugin.plugin import search_context
+from hpo_plugin.resume import check_resumable, load_history
 from hpo_plugin.space import SpaceError, decode, names, to_hyperopt
 from hpo_plugin.tracking import ModelWriter, end_run
 from hpo_plugin.writer import FAILED, FINISHED, KILLED, TrialRecord, TrialWriter, WriterSpec
@@ -120,19 +123,22 @@ def _metric_tasks(config: ExperimentConfig) -> frozenset[str]:
     return METRICS[config.objective.metric].tasks
 
 
-def run_fmin(prepared: PreparedSearch, on_trial, progress: bool = False) -> Trials:
+def run_fmin(prepared: PreparedSearch, on_trial, progress: bool = False, history=None) -> Trials:
     """hyperopt's fmin over ``on_trial(params) -> result dict``, seeded.
 
-    ``progress`` shows hyperopt's bar (trial count, best loss, rate, ETA) on stderr.
+    ``progress`` shows hyperopt's bar (trial count, best loss, rate, ETA). ``history`` (a
+    resumed search's) supplies the trials so far and the seed stream advanced past them.
     """
-    trials = Trials()
+    seed = prepared.config.search.seed
+    trials = history.trials if history else Trials()
+    rstate = history.rstate(seed) if history else np.random.default_rng(seed)
     # BLAS and OpenMP pools get the trial's thread budget too (they busy-wait otherwise).
     with threadpool_limits(limits=prepared.objective.n_threads):
-        _fmin(prepared, on_trial, trials, progress)
+        _fmin(prepared, on_trial, trials, progress, rstate)
     return trials
 
 
-def _fmin(prepared: PreparedSearch, on_trial, trials: Trials, progress: bool) -> None:
+def _fmin(prepared: PreparedSearch, on_trial, trials: Trials, progress: bool, rstate) -> None:
     search = prepared.config.search
     with contextlib.suppress(AllTrialsFailed):  # we report that ourselves, with the first error
         fmin(
@@ -142,7 +148,7 @@ def _fmin(prepared: PreparedSearch, on_trial, trials: Trials, progress: bool) ->
             max_evals=search.max_evals,
             timeout=search.timeout,
             trials=trials,
-            rstate=np.random.default_rng(search.seed),
+            rstate=rstate,
             show_progressbar=progress,
             return_argmin=False,
         )
@@ -205,13 +211,24 @@ def run_search(
     tracking_uri: str | None = None,
     experiment_name: str | None = None,
     progress: bool = False,
+    resume: str | None = None,
 ) -> SearchResult:
-    """Run a tracked search: parent run, one child run per trial, final refit on the parent."""
+    """Run a tracked search: parent run, one child run per trial, final refit on the parent.
+
+    ``resume`` continues the interrupted search with that parent run id, from MLflow alone.
+    """
     prepared = prepare_search(config)
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient()
-    parent_run = open_parent(client, config, experiment_name)
+    history = None
+    if resume:
+        parent_run = check_resumable(client, resume, config)
+        labels = [p.label for p in flatten(config.space)]
+        history = load_history(client, resume, config, labels)
+        client.update_run(resume, status="RUNNING")
+    else:
+        parent_run = open_parent(client, config, experiment_name)
     parent_id, experiment_id = parent_run.info.run_id, parent_run.info.experiment_id
     started = time.perf_counter()
     dataset = prepared.dataset
@@ -226,19 +243,21 @@ def run_search(
         models.signature,
         models.input_example,
     )
-    writer = TrialWriter(spec)
+    writer = TrialWriter(spec, history=history.records if history else ())
+    numbers = itertools.count(history.next_number if history else 1)
 
     def on_trial(params):
-        record = TrialRecord(len(writer.records) + 1, params)
+        record = TrialRecord(next(numbers), params)
         writer.started(record)
         result, model = evaluate_trial(prepared.objective, record)
         writer.finished(record, model)
         return result
 
     try:
-        writer.call("setup", write_setup, setup_payload(prepared, parent_id))
+        if not resume:  # a resumed search's settings and dataset are logged already
+            writer.call("setup", write_setup, setup_payload(prepared, parent_id))
         with interruptible():
-            run_fmin(prepared, on_trial, progress)
+            run_fmin(prepared, on_trial, progress, history)
             best, test_metrics, model_id = _finish(prepared, client, writer, models, parent_id)
             records = writer.records
     except (KeyboardInterrupt, SearchInterrupted) as exc:
@@ -248,7 +267,7 @@ def run_search(
         raise SearchInterrupted(
             f"search stopped by {reason}: parent run {parent_id} and its unfinished trial "
             f"ended KILLED; the {sum(r.status == 'FINISHED' for r in writer.records)} "
-            "finished trials are kept"
+            f"finished trials are kept; continue with: hpo search {config.source} --resume {parent_id}"
         ) from None
     except BaseException:
         writer.close(client)

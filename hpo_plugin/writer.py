@@ -163,9 +163,9 @@ class TrialWriter:
     ``HPO_TRIAL_WRITER=thread`` asks for it (slower: it competes with the trials for the GIL).
     """
 
-    def __init__(self, spec: WriterSpec, in_thread: bool = False) -> None:
+    def __init__(self, spec: WriterSpec, in_thread: bool = False, history=()) -> None:
         in_thread = in_thread or os.environ.get(THREAD_ENV) == "thread"
-        self.records: list[TrialRecord] = []
+        self.records: list[TrialRecord] = list(history)  # a resumed search's earlier trials
         self.results: dict[str, dict[str, Any]] = {}
         self._by_number: dict[int, TrialRecord] = {}
         self._updates: list[tuple[int, dict[str, Any]]] = []
@@ -248,7 +248,11 @@ def _serve(worker: _Worker, receive, send) -> object | None:
         if message is _EOF:
             worker.kill_open(parent_too=True)
             return _EOF
-        send(worker.handle(message))
+        try:
+            send(worker.handle(message))
+        except (BrokenPipeError, ConnectionError):  # the search process died mid-search
+            worker.kill_open(parent_too=True)
+            return _EOF
     for number in worker.kill_open():
         send((number, {"status": KILLED}))
     send(None)
@@ -363,7 +367,7 @@ def child_main() -> None:
     def receive():
         try:
             return pickle.load(stdin)
-        except EOFError:
+        except (EOFError, pickle.UnpicklingError, OSError):  # closed, or cut mid-message by a kill
             return _EOF
 
     def send(update) -> None:

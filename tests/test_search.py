@@ -309,3 +309,13 @@ def test_parent_run_from_mlflow_run_env_is_used(write_yaml, client, monkeypatch)
     result = run_search(tiny(write_yaml))
     assert result.parent_run_id == run.info.run_id and result.experiment_id == experiment_id
     assert client.get_run(run.info.run_id).info.status == "FINISHED"
+
+
+def test_python_api_is_the_documented_two_calls(write_yaml):
+    import hpo_plugin
+
+    config = hpo_plugin.load_experiment(write_yaml(TINY_XGB), {"search.max_evals": 2, "search.report": False})
+    result = hpo_plugin.run_search(config)
+    assert result.n_ok == 2 and result.model_id.startswith("m-")
+    with pytest.raises(AttributeError):
+        hpo_plugin.nothing_here  # noqa: B018

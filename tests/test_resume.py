@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import TINY_XGB, children_of
+from mlflow.tracking import MlflowClient
+
+from hpo_plugin.cli import main
+from hpo_plugin.config import load_experiment
+from hpo_plugin.errors import SearchInterrupted, TrackingError
+from hpo_plugin.objective import Objective
+from hpo_plugin.search import run_search
+
+
+def config_file(write_yaml, max_evals=6, algo="tpe"):
+    raw = yaml.safe_load(TINY_XGB)
+    raw["search"].update({"max_evals": max_evals, "algo": algo, "report": False})
+    raw["register"] = {"enabled": False}
+    return write_yaml(yaml.safe_dump(raw))
+
+
+def interrupt_at(monkeypatch, call: int):
+    real, calls = Objective.evaluate, {"n": 0}
+
+    def evaluate(self, params):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise KeyboardInterrupt
+        return real(self, params)
+
+    monkeypatch.setattr(Objective, "evaluate", evaluate)
+
+
+@pytest.mark.parametrize("algo", ["tpe", "random", "anneal"])
+def test_resume_after_ctrl_c_proposes_what_the_uninterrupted_search_would(
+    write_yaml, client, monkeypatch, algo
+):
+    path = config_file(write_yaml, algo=algo)
+    straight = run_search(load_experiment(path))
+    interrupt_at(monkeypatch, 4)
+    with pytest.raises(SearchInterrupted, match="--resume") as stopped:
+        run_search(load_experiment(path))
+    parent_id = str(stopped.value).split("--resume ")[1].split()[0]
+    monkeypatch.undo()
+    resumed = run_search(load_experiment(path), resume=parent_id)
+    assert resumed.parent_run_id == parent_id
+    done = [r for r in resumed.records if r.status == "FINISHED"]
+    if algo in ("tpe", "random"):  # see README: what resume reproduces
+        assert [r.params for r in done] == [r.params for r in straight.records]
+    else:
+        assert [r.params for r in done[:3]] == [r.params for r in straight.records[:3]]
+    assert [r.number for r in resumed.records] == [1, 2, 3, 5, 6, 7]
+    runs = {r.info.run_name: r.info.status for r in children_of(client, client.get_run(parent_id))}
+    assert runs["trial-004"] == "KILLED" and sum(s == "FINISHED" for s in runs.values()) == 6
+    parent = client.get_run(parent_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["best_loss"] == pytest.approx(min(r.loss for r in done))
+
+
+def test_resume_rejects_finished_unknown_and_foreign_runs(write_yaml, client):
+    path = config_file(write_yaml, max_evals=2)
+    finished = run_search(load_experiment(path))
+    with pytest.raises(TrackingError, match="already finished"):
+        run_search(load_experiment(path), resume=finished.parent_run_id)
+    with pytest.raises(TrackingError, match="no such run"):
+        run_search(load_experiment(path), resume="0" * 32)
+    result = CliRunner().invoke(main, ["search", str(path), "--resume", finished.best.run_id])
+    assert result.exit_code == 2 and "not a search parent run" in result.output
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_loses_nothing(write_yaml, tracking_uri):
+    raw = yaml.safe_load(TINY_XGB)
+    raw["model"]["params"]["n_estimators"] = 150
+    raw["search"].update({"max_evals": 12, "report": False})
+    raw["register"] = {"enabled": False}
+    path = write_yaml(yaml.safe_dump(raw))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
+    client = MlflowClient(tracking_uri)
+    rng = random.Random(0)
+    parent_id = None
+    for _ in range(3):
+        args = [
+            sys.executable,
+            "-m",
+            "hpo_plugin",
+            "search",
+            str(path),
+            *(["--resume", parent_id] if parent_id else []),
+        ]
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(4.0, 8.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        time.sleep(2.5)  # the trial writer notices and ends the open runs KILLED
+        experiment = client.get_experiment_by_name("tiny")
+        if experiment is None:
+            continue
+        (parent,) = [
+            r
+            for r in client.search_runs([experiment.experiment_id])
+            if r.data.tags.get("hpo.role") == "search"
+        ]
+        parent_id = parent.info.run_id
+        assert parent.info.status in ("KILLED", "FINISHED")
+        assert all(r.info.status != "RUNNING" for r in children_of(client, parent))
+    args = [
+        sys.executable,
+        "-m",
+        "hpo_plugin",
+        "search",
+        str(path),
+        *(["--resume", parent_id] if parent_id else []),
+    ]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 or "already finished" in done.stderr, done.stderr[-2000:]
+    (parent,) = [
+        r
+        for r in client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+        if r.data.tags.get("hpo.role") == "search"
+    ]
+    children = children_of(client, parent)
+    finished = [c for c in children if c.info.status == "FINISHED"]
+    assert parent.info.status == "FINISHED"
+    assert len(finished) == 12
+    assert all(c.info.status in ("FINISHED", "KILLED") for c in children)
+    assert parent.data.metrics["best_loss"] == pytest.approx(min(c.data.metrics["loss"] for c in finished))
