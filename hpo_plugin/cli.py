@@ -103,6 +103,11 @@ def tracking_options(fn: Callable) -> Callable:
 @click.option("--model-name", default=None, help="Registered model name (default: from the file).")
 @click.option("--resume", default="", help="Continue the interrupted search with this parent run id.")
 @click.option(
+    "--warm-start",
+    multiple=True,
+    help="Parent run id of an earlier search whose trials seed this one (repeatable).",
+)
+@click.option(
     "--quiet", is_flag=True, help="No progress bar (it is off anyway when stdout is not a terminal)."
 )
 @tracking_options
@@ -116,6 +121,7 @@ def search(
     register,
     model_name,
     resume,
+    warm_start,
     quiet,
     tracking_uri,
     experiment_name,
@@ -135,6 +141,7 @@ def search(
         "search.timeout": timeout,
         "register.enabled": {"": None, "true": True, "false": False}[register],
         "register.model_name": model_name,
+        "search.warm_start": tuple(warm_start) or None,
     }
     config = load_experiment(experiment, overrides)
     progress = not quiet and sys.stdout.isatty()
@@ -228,6 +235,11 @@ def print_search_result(config, result) -> None:
         f"Best: {best.name} (run {best.run_id}) val_{metric}={best.metrics[f'val_{metric}']:.6g}; "
         f"refit on train+validation: test_{metric}={result.test_metrics[f'test_{metric}']:.6g}"
     )
+    if result.warm_used or result.warm_skipped:
+        click.echo(
+            f"Warm start: {result.warm_used} earlier trials informed the search (not budgeted), "
+            f"{result.warm_skipped} skipped as outside this space."
+        )
     click.echo(f"Final model: models:/{result.model_id}")
     click.echo(f"Parent run: {result.parent_run_id} in experiment {result.experiment_id} ({uri})")
     click.echo(

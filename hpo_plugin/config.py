@@ -120,6 +120,7 @@ class SearchConfig(_Frozen):
     timeout: float | None = Field(None, gt=0)
     threads_per_trial: int | None = Field(None, ge=1)
     report: bool = True
+    warm_start: tuple[str, ...] = ()  # parent run ids of earlier searches
 
     @field_validator("algo")
     @classmethod

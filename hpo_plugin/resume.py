@@ -24,6 +24,7 @@ from hpo_plugin.tracking import end_run
 from hpo_plugin.writer import FAILED, FINISHED, KILLED, RUNNING, TrialRecord
 
 SEED_DRAW = 2**31 - 1  # what fmin draws from rstate for each suggest call
+WARM_WORKDIR = "hpo-warm-start"  # marks warm-start trials among a search's hyperopt trials
 
 
 @dataclass
@@ -33,10 +34,11 @@ class History:
     trials: Trials
     records: list[TrialRecord]
     next_number: int
+    n_warm: int = 0  # warm-start trials at the front of ``trials``: not this search's, not budgeted
 
     def rstate(self, seed: int) -> np.random.Generator:
         rng = np.random.default_rng(seed)
-        for _ in range(len(self.trials.trials)):
+        for _ in range(len(self.trials.trials) - self.n_warm):
             rng.integers(SEED_DRAW)
         return rng
 
@@ -73,11 +75,30 @@ def check_resumable(client: MlflowClient, run_id: str, config) -> Any:
     return parent
 
 
-def load_history(client: MlflowClient, parent_run_id: str, config, domain_labels: list[str]) -> History:
-    """Rebuild the trials of a search; end children a crash left RUNNING as KILLED."""
+def insert_done(
+    trials: Trials, vals: dict[str, Any], result: dict[str, Any], labels: list[str], warm: bool = False
+) -> None:
+    """Add one completed trial (hyperopt ``vals`` and result) to ``trials``."""
+    tid = len(trials.trials)
+    misc = {
+        "tid": tid,
+        "cmd": ("domain_attachment", "FMinIter_Domain"),
+        "workdir": WARM_WORKDIR if warm else None,
+        "idxs": {label: [tid] if label in vals else [] for label in labels},
+        "vals": {label: [vals[label]] if label in vals else [] for label in labels},
+    }
+    (doc,) = trials.new_trial_docs([tid], [None], [result], [misc])
+    doc["state"] = JOB_STATE_DONE
+    trials.insert_trial_docs([doc])
+
+
+def load_history(
+    client: MlflowClient, parent_run_id: str, config, domain_labels: list[str], warm: History | None = None
+) -> History:
+    """Rebuild the trials of a search (after ``warm``'s); end children left RUNNING as KILLED."""
     frame = load_trials(client, parent_run_id).frame
     hyperopt_space = to_hyperopt(config.space)
-    trials = Trials()
+    trials = warm.trials if warm else Trials()
     records: list[TrialRecord] = []
     next_number = 1
     for row in frame.to_dict("records") if len(frame) else []:
@@ -87,38 +108,26 @@ def load_history(client: MlflowClient, parent_run_id: str, config, domain_labels
             continue
         if row["status"] not in (FINISHED, FAILED):
             continue
-        logged = {
-            k.removeprefix("param_"): _text(v)
-            for k, v in row.items()
-            if k.startswith("param_") and not _missing(v)
-        }
+        logged = logged_params(row)
         try:
             vals = encode(logged, config.space)
         except (KeyError, StopIteration, ValueError):
             raise ConfigError(
                 config.source, "space", f"trial {row['number']} of search {parent_run_id} does not fit it"
             ) from None
-        tid = len(trials.trials)
         ok = row["status"] == FINISHED and math.isfinite(row["loss"])
         result = {"status": STATUS_OK, "loss": float(row["loss"])} if ok else {"status": STATUS_FAIL}
-        misc = {
-            "tid": tid,
-            "cmd": ("domain_attachment", "FMinIter_Domain"),
-            "workdir": None,
-            "idxs": {label: [tid] if label in vals else [] for label in domain_labels},
-            "vals": {label: [vals[label]] if label in vals else [] for label in domain_labels},
-        }
-        (doc,) = trials.new_trial_docs([tid], [None], [result], [misc])
-        doc["state"] = JOB_STATE_DONE
-        trials.insert_trial_docs([doc])
+        insert_done(trials, vals, result, domain_labels)
         records.append(_record(client, row, decode(space_eval(hyperopt_space, vals))))
     trials.refresh()
-    return History(trials, records, next_number)
+    return History(trials, records, next_number, warm.n_warm if warm else 0)
 
 
-def _text(value) -> str:
-    """The param as MLflow stored it (load_trials turned numbers back into numbers)."""
-    return str(value)
+def logged_params(row: dict) -> dict[str, str]:
+    """A trial's params as MLflow stored them (strings), from a row of ``load_trials``."""
+    return {
+        k.removeprefix("param_"): str(v) for k, v in row.items() if k.startswith("param_") and not _missing(v)
+    }
 
 
 def _missing(value) -> bool:

@@ -43,9 +43,10 @@ from hpo_plugin.parent import (
     write_setup,
 )
 from hpo_plugin.plugin import search_context
-from hpo_plugin.resume import check_resumable, load_history
+from hpo_plugin.resume import WARM_WORKDIR, check_resumable, load_history
 from hpo_plugin.space import SpaceError, decode, names, to_hyperopt
-from hpo_plugin.tracking import ModelWriter, end_run
+from hpo_plugin.tracking import ModelWriter, end_run, log_batch
+from hpo_plugin.warmstart import warm_start
 from hpo_plugin.writer import FAILED, FINISHED, KILLED, TrialRecord, TrialWriter, WriterSpec
 
 logging.getLogger("hyperopt").setLevel(logging.WARNING)
@@ -71,6 +72,8 @@ class SearchResult:
     test_metrics: dict[str, float]
     model_id: str
     elapsed_s: float
+    warm_used: int = 0
+    warm_skipped: int = 0
 
     @property
     def n_ok(self) -> int:
@@ -140,12 +143,13 @@ def run_fmin(prepared: PreparedSearch, on_trial, progress: bool = False, history
 
 def _fmin(prepared: PreparedSearch, on_trial, trials: Trials, progress: bool, rstate) -> None:
     search = prepared.config.search
+    warm = sum(1 for t in trials.trials if t["misc"].get("workdir") == WARM_WORKDIR)
     with contextlib.suppress(AllTrialsFailed):  # we report that ourselves, with the first error
         fmin(
             lambda point: on_trial(decode(point)),
             space=prepared.hyperopt_space,
             algo=prepared.suggest,
-            max_evals=search.max_evals,
+            max_evals=search.max_evals + warm,  # warm-start trials are not budgeted
             timeout=search.timeout,
             trials=trials,
             rstate=rstate,
@@ -221,16 +225,28 @@ def run_search(
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient()
-    history = None
+    labels = [p.label for p in flatten(config.space)]
+    warm = (
+        warm_start(client, list(config.search.warm_start), config, labels)
+        if config.search.warm_start
+        else None
+    )
+    history = warm.history if warm else None
     if resume:
         parent_run = check_resumable(client, resume, config)
-        labels = [p.label for p in flatten(config.space)]
-        history = load_history(client, resume, config, labels)
+        history = load_history(client, resume, config, labels, history)
         client.update_run(resume, status="RUNNING")
     else:
         parent_run = open_parent(client, config, experiment_name)
     parent_id, experiment_id = parent_run.info.run_id, parent_run.info.experiment_id
     started = time.perf_counter()
+    if warm:
+        log_batch(
+            client,
+            parent_id,
+            params={"search.warm_start": ",".join(config.search.warm_start)},
+            metrics={"n_warm_start_trials": warm.used, "n_warm_start_skipped": warm.skipped},
+        )
     dataset = prepared.dataset
     models = ModelWriter.for_data(client, experiment_id, dataset.X_search, dataset.y_search)
     with search_context(parent_id, config.digest):  # what our run-context provider reads
@@ -275,7 +291,15 @@ def run_search(
         raise
     end_run(client, parent_id, FINISHED)
     return SearchResult(
-        parent_id, experiment_id, best, tuple(records), test_metrics, model_id, time.perf_counter() - started
+        parent_id,
+        experiment_id,
+        best,
+        tuple(records),
+        test_metrics,
+        model_id,
+        time.perf_counter() - started,
+        warm.used if warm else 0,
+        warm.skipped if warm else 0,
     )
 
 

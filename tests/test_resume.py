@@ -133,3 +133,26 @@ def test_sigkill_at_random_points_loses_nothing(write_yaml, tracking_uri):
     assert len(finished) == 12
     assert all(c.info.status in ("FINISHED", "KILLED") for c in children)
     assert parent.data.metrics["best_loss"] == pytest.approx(min(c.data.metrics["loss"] for c in finished))
+
+
+def test_warm_start_seeds_a_new_search_without_spending_its_budget(write_yaml, client):
+    first = run_search(load_experiment(config_file(write_yaml, max_evals=4)))
+    narrower = yaml.safe_load(TINY_XGB)
+    narrower["model"]["space"]["learning_rate"] = {"loguniform": [0.05, 0.15]}  # some old trials fall outside
+    narrower["search"].update({"max_evals": 3, "report": False, "warm_start": [first.parent_run_id]})
+    narrower["register"] = {"enabled": False}
+    path = write_yaml(yaml.safe_dump(narrower), "warm.yaml")
+    result = run_search(load_experiment(path))
+    inside = [r for r in first.records if 0.05 <= r.params["learning_rate"] <= 0.15]
+    assert (result.warm_used, result.warm_skipped) == (len(inside), 4 - len(inside))
+    assert len(result.records) == 3  # the budget is this search's own trials
+    parent = client.get_run(result.parent_run_id)
+    assert parent.data.params["search.warm_start"] == first.parent_run_id
+    assert parent.data.metrics["n_warm_start_trials"] == len(inside)
+    assert parent.data.tags["hpo.best_run_id"] in {r.run_id for r in result.records}
+
+
+def test_warm_start_from_a_run_that_is_not_a_search_is_an_error(write_yaml):
+    path = config_file(write_yaml, max_evals=2)
+    result = CliRunner().invoke(main, ["search", str(path), "--warm-start", "0" * 32])
+    assert result.exit_code == 2 and "warm start" in result.output and "no such run" in result.output
