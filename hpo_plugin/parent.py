@@ -17,7 +17,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NAME
 
 from hpo_plugin import __version__
 from hpo_plugin.errors import TrackingError
-from hpo_plugin.tracking import get_or_create_experiment, log_batch
+from hpo_plugin.tracking import get_or_create_experiment, log_batch, retrying
 from hpo_plugin.writer import RUNNING, TrialRecord
 
 ROLE_TAG, SEARCH_TAG = "hpo.role", "hpo.search_id"
@@ -113,7 +113,7 @@ def write_setup(worker, payload: dict) -> dict:
         client, run_id, params=payload["params"], tags={**payload["tags"], DATASET_DIGEST_TAG: dataset.digest}
     )
     context = [InputTag(MLFLOW_DATASET_CONTEXT, "search")]
-    client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=context)])
+    retrying(client.log_inputs, run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=context)])
     client.log_text(run_id, *payload["config"])
     return {"dataset_digest": dataset.digest}
 

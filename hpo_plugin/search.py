@@ -45,7 +45,7 @@ from hpo_plugin.parent import (
 from hpo_plugin.plugin import search_context
 from hpo_plugin.resume import WARM_WORKDIR, check_resumable, load_history
 from hpo_plugin.space import SpaceError, decode, names, to_hyperopt
-from hpo_plugin.tracking import ModelWriter, end_run, log_batch
+from hpo_plugin.tracking import ModelWriter, end_run, log_batch, prepare_store
 from hpo_plugin.warmstart import warm_start
 from hpo_plugin.writer import FAILED, FINISHED, KILLED, TrialRecord, TrialWriter, WriterSpec
 
@@ -224,6 +224,7 @@ def run_search(
     prepared = prepare_search(config)
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
+    prepare_store(mlflow.get_tracking_uri())
     client = MlflowClient()
     labels = [p.label for p in flatten(config.space)]
     warm = (

@@ -15,6 +15,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -41,6 +42,43 @@ def now_ms() -> int:
 def param_value(value: Any) -> str:
     text = str(value)
     return text if len(text) <= PARAM_VALUE_LIMIT else text[: PARAM_VALUE_LIMIT - 3] + "..."
+
+
+RETRYABLE = ("database is locked", "UNIQUE constraint failed", "deadlock detected")
+
+
+def retrying(call, *args, attempts: int = 6, **kwargs):
+    """Call an MLflow client method, retrying with backoff where concurrent writers collide.
+
+    sqlite has a single writer, and MLflow's get-or-create of shared rows (datasets, tags) is
+    not atomic: a second search doing the same insert at the same moment fails once, then finds
+    the row. Other errors are raised at once.
+    """
+    for attempt in range(attempts):
+        try:
+            return call(*args, **kwargs)
+        except mlflow.exceptions.MlflowException as exc:
+            if attempt == attempts - 1 or not any(text in str(exc) for text in RETRYABLE):
+                raise
+            time.sleep(0.05 * 2**attempt)
+    return None
+
+
+def prepare_store(tracking_uri: str) -> None:
+    """Create or migrate a sqlite store once, under a file lock, before any work starts.
+
+    MLflow creates and migrates the schema on first use; several searches starting together on
+    a new file would run those migrations at the same time and break each other.
+    """
+    if not tracking_uri.startswith("sqlite:///"):
+        return
+    import fcntl
+
+    db = Path(tracking_uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".hpo-init.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        MlflowClient(tracking_uri).search_experiments(max_results=1)
 
 
 def get_or_create_experiment(client: MlflowClient, name: str) -> str:
@@ -162,7 +200,8 @@ def create_child_run(
     tags: Mapping[str, str],
     start_time: int,
 ) -> str:
-    run = client.create_run(
+    run = retrying(
+        client.create_run,
         experiment_id,
         start_time=start_time,
         tags={**tags, MLFLOW_PARENT_RUN_ID: parent_run_id, MLFLOW_RUN_NAME: name},
@@ -180,7 +219,8 @@ def log_batch(
 ) -> None:
     """One request for params, metrics and tags (MLflow's batch limits are far above ours)."""
     ts = now_ms()
-    client.log_batch(
+    retrying(
+        client.log_batch,
         run_id,
         metrics=[Metric(k, float(v), ts, 0) for k, v in (metrics or {}).items()],
         params=[Param(k, param_value(v)) for k, v in (params or {}).items()],
@@ -190,4 +230,4 @@ def log_batch(
 
 
 def end_run(client: MlflowClient, run_id: str, status: str, end_time: int | None = None) -> None:
-    client.set_terminated(run_id, status=status, end_time=end_time or now_ms())
+    retrying(client.set_terminated, run_id, status=status, end_time=end_time or now_ms())

@@ -156,3 +156,36 @@ def test_warm_start_from_a_run_that_is_not_a_search_is_an_error(write_yaml):
     path = config_file(write_yaml, max_evals=2)
     result = CliRunner().invoke(main, ["search", str(path), "--warm-start", "0" * 32])
     assert result.exit_code == 2 and "warm start" in result.output and "no such run" in result.output
+
+
+@pytest.mark.slow
+def test_eight_searches_on_one_new_sqlite_file_all_complete(write_yaml, tmp_path):
+    raw = yaml.safe_load(TINY_XGB)
+    raw.update({"name": "together"})
+    raw["search"].update({"algo": "random", "max_evals": 3, "report": False})
+    raw["register"] = {"enabled": False}
+    path = write_yaml(yaml.safe_dump(raw))
+    uri = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"  # created by the searches themselves
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "hpo_plugin", "search", str(path), "--seed", str(seed)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in range(8)
+    ]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, [err[-500:] for _, err in outputs]
+    client = MlflowClient(uri)
+    experiments = [e for e in client.search_experiments() if e.name == "together"]
+    assert len(experiments) == 1
+    runs = client.search_runs([experiments[0].experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("hpo.role") == "search"]
+    assert len(parents) == 8 and all(p.info.status == "FINISHED" for p in parents)
+    for parent in parents:
+        numbers = [c.data.tags["hpo.trial_number"] for c in children_of(client, parent)]
+        assert sorted(numbers) == ["1", "2", "3"]  # every trial logged once
+    assert all(r.info.status == "FINISHED" for r in runs)
