@@ -1,0 +1,113 @@
+"""A real `mlflow server` on a loopback port goes away mid-search and comes back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import TINY_XGB, children_of
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(tmp_path: Path, port: int) -> subprocess.Popen:
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    server = subprocess.Popen(
+        [
+            str(bin_dir / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+            return server
+        except OSError:
+            assert server.poll() is None and time.time() < deadline, "mlflow server did not start"
+            time.sleep(0.5)
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+def test_search_survives_a_tracking_server_restart(write_yaml, tmp_path):
+    raw = yaml.safe_load(TINY_XGB)
+    raw["model"]["params"]["n_estimators"] = 200
+    raw["search"].update({"max_evals": 10, "report": False})
+    raw["register"] = {"enabled": False}
+    path = write_yaml(yaml.safe_dump(raw))
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_server(tmp_path, port)
+    search = subprocess.Popen(
+        [sys.executable, "-m", "hpo_plugin", "search", str(path)],
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        client = MlflowClient(uri)
+        deadline = time.time() + 120
+        while not client.search_runs(
+            [e.experiment_id for e in client.search_experiments()], "tags.`hpo.role` = 'trial'"
+        ):
+            assert time.time() < deadline and search.poll() is None, search.communicate()
+            time.sleep(0.5)
+        stop_server(server)  # mid-search: trials are being logged
+        time.sleep(3)
+        server = start_server(tmp_path, port)
+        _, err = search.communicate(timeout=300)
+        client = MlflowClient(uri)
+        (parent,) = [
+            r
+            for e in client.search_experiments()
+            for r in client.search_runs([e.experiment_id])
+            if r.data.tags.get("hpo.role") == "search"
+        ]
+        children = children_of(client, parent)
+        if search.returncode == 0:  # it waited and went on
+            assert parent.info.status == "FINISHED"
+            assert sorted(int(c.data.tags["hpo.trial_number"]) for c in children) == list(range(1, 11))
+            assert all(c.info.status == "FINISHED" for c in children)
+        else:  # or it stopped cleanly, with a resume hint
+            assert "--resume" in err, err[-2000:]
+            assert all(c.info.status != "RUNNING" for c in children) and parent.info.status != "RUNNING"
+    finally:
+        if search.poll() is None:
+            search.kill()
+        stop_server(server)
