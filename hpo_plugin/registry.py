@@ -72,6 +72,8 @@ def check_search(client: MlflowClient, parent_run_id: str) -> tuple:
             f"search {parent_run_id} is {parent.info.status} with no successful trial and final model; "
             "only a finished search can be registered"
         )
+    if not {"objective.metric", "objective.direction", "search.algo"} <= set(parent.data.params):
+        raise TrackingError(f"search {parent_run_id} has no recorded settings; it was not run by hpo search")
     best = _get_run(client, tags[BEST_RUN_TAG])
     loss = best.data.metrics.get("loss", math.nan)
     if (

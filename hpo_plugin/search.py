@@ -271,7 +271,8 @@ def run_search(
         return result
 
     try:
-        if not resume:  # a resumed search's settings and dataset are logged already
+        # A resumed search's settings are logged already, unless it died before its writer did that.
+        if "search.algo" not in parent_run.data.params:
             writer.call("setup", write_setup, setup_payload(prepared, parent_id))
         with interruptible():
             run_fmin(prepared, on_trial, progress, history)

@@ -189,3 +189,15 @@ def test_eight_searches_on_one_new_sqlite_file_all_complete(write_yaml, tmp_path
         numbers = [c.data.tags["hpo.trial_number"] for c in children_of(client, parent)]
         assert sorted(numbers) == ["1", "2", "3"]  # every trial logged once
     assert all(r.info.status == "FINISHED" for r in runs)
+
+
+def test_resume_of_a_search_killed_before_anything_was_logged(write_yaml, client):
+    from hpo_plugin.parent import open_parent
+    from hpo_plugin.registry import register_search
+
+    config = load_experiment(config_file(write_yaml, max_evals=2))
+    parent = open_parent(client, config)  # the process died right after creating its parent run
+    result = run_search(config, resume=parent.info.run_id)
+    params = client.get_run(result.parent_run_id).data.params
+    assert params["search.algo"] == "tpe" and params["objective.metric"] == "log_loss"
+    assert register_search(client, result.parent_run_id, "resumed").version == "1"
