@@ -1,6 +1,6 @@
 """Chaos figures: SIGKILLs at random points with resume, signals, concurrency, bad inputs.
 
-    python benchmarks/chaos.py [--searches 4] [--kills-per-search 5] [--seed 0]
+    python benchmarks/chaos.py [--searches 6] [--kills-per-search 5] [--seed 0]
 
 Every search is a real `python -m hpo_plugin search` process against one sqlite file; kills
 land anywhere (data loading, trials, the writer's model logging, the final refit, registration).
@@ -201,7 +201,7 @@ def bad_inputs(tmp: Path, env: dict, client: MlflowClient) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--searches", type=int, default=4)
+    parser.add_argument("--searches", type=int, default=6)
     parser.add_argument("--kills-per-search", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

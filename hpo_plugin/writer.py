@@ -334,11 +334,13 @@ def prestart() -> None:
 
 @atexit.register
 def _stop_spare() -> None:
+    """An idle writer holds no work: stop it at once (a bad config must not wait for its imports)."""
     while _SPARE:
         process, to_child, _ = _SPARE.pop()
         with _suppress():
             to_child.close()
-            process.wait(timeout=5)
+            process.terminate()
+            process.wait(timeout=2)
 
 
 def _warm_up() -> None:
