@@ -6,11 +6,10 @@ Every view reads MLflow only (parent runs, their children in one query, registry
 from __future__ import annotations
 
 import pandas as pd
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from hpo_plugin.errors import TrackingError
-from hpo_plugin.parent import ROLE_TAG, SEARCH_TAG
+from hpo_plugin.parent import ROLE_TAG, SEARCH_TAG, search_parent
 from hpo_plugin.report import load_trials
 
 
@@ -51,16 +50,6 @@ def list_searches(client: MlflowClient, experiment: str) -> pd.DataFrame:
         rows,
         columns=["run_id", "name", "status", "algo", "budget", "trials_ok", "metric", "best_val", "test"],
     )
-
-
-def search_parent(client: MlflowClient, run_id: str):
-    try:
-        run = client.get_run(run_id)
-    except MlflowException:
-        raise TrackingError(f"run {run_id} does not exist in this tracking store; check the run id") from None
-    if run.data.tags.get(ROLE_TAG) != "search":
-        raise TrackingError(f"run {run_id} is not a search parent run; `hpo list` shows the searches")
-    return run
 
 
 def top_trials(client: MlflowClient, run_id: str, k: int) -> pd.DataFrame:

@@ -48,6 +48,19 @@ def open_parent(client: MlflowClient, config, experiment_name: str | None = None
     return client.create_run(experiment_id, run_name=run_name(config), tags=tags)
 
 
+def search_parent(client: MlflowClient, run_id: str, what: str = "run") -> Run:
+    """The parent run of a search, or a TrackingError naming ``what`` was given (an option, say)."""
+    try:
+        run = client.get_run(run_id)
+    except Exception:
+        raise TrackingError(
+            f"{what} {run_id}: no such run in this tracking store; check the run id"
+        ) from None
+    if run.data.tags.get(ROLE_TAG) != "search":
+        raise TrackingError(f"{what} {run_id}: not a search parent run; `hpo list` shows the searches")
+    return run
+
+
 def search_tags(config, parent_run_id: str) -> dict[str, str]:
     """Tags on the parent and every trial, so any run can be traced to its search."""
     return {

@@ -17,7 +17,7 @@ from hyperopt import JOB_STATE_DONE, STATUS_FAIL, STATUS_OK, Trials, space_eval
 from mlflow.tracking import MlflowClient
 
 from hpo_plugin.errors import ConfigError, TrackingError
-from hpo_plugin.parent import ROLE_TAG, flatten, param_key
+from hpo_plugin.parent import flatten, param_key, search_parent
 from hpo_plugin.report import load_trials
 from hpo_plugin.space import CHOICE, Param, decode, to_hyperopt
 from hpo_plugin.tracking import end_run
@@ -58,12 +58,7 @@ def encode(params: dict[str, str], space: tuple[Param, ...]) -> dict[str, Any]:
 
 
 def check_resumable(client: MlflowClient, run_id: str, config) -> Any:
-    try:
-        parent = client.get_run(run_id)
-    except Exception:
-        raise TrackingError(f"--resume {run_id}: no such run in this tracking store") from None
-    if parent.data.tags.get(ROLE_TAG) != "search":
-        raise TrackingError(f"--resume {run_id}: not a search parent run")
+    parent = search_parent(client, run_id, "--resume")
     if parent.info.status == FINISHED:
         raise TrackingError(f"--resume {run_id}: the search already finished; start a new one instead")
     logged = {k: v for k, v in parent.data.params.items() if k.startswith("space.")}

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from hyperopt import STATUS_OK, Trials
 from mlflow.tracking import MlflowClient
 
-from hpo_plugin.errors import TrackingError
-from hpo_plugin.parent import ROLE_TAG
+from hpo_plugin.parent import search_parent
 from hpo_plugin.report import load_trials
 from hpo_plugin.resume import History, encode, insert_done, logged_params
 from hpo_plugin.space import CHOICE, Param, names
@@ -50,12 +49,7 @@ def warm_start(client: MlflowClient, run_ids: list[str], config, labels: list[st
     used = skipped = 0
     wanted = names(config.space)
     for run_id in run_ids:
-        try:
-            parent = client.get_run(run_id)
-        except Exception:
-            raise TrackingError(f"warm start {run_id}: no such run in this tracking store") from None
-        if parent.data.tags.get(ROLE_TAG) != "search":
-            raise TrackingError(f"warm start {run_id}: not a search parent run")
+        search_parent(client, run_id, "warm start")
         frame = load_trials(client, run_id).frame
         for row in frame.to_dict("records") if len(frame) else []:
             if row["status"] != "FINISHED" or not math.isfinite(row["loss"]):

@@ -115,8 +115,8 @@ def finished_search_path(client, run_id):
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["show", "f" * 32], "does not exist"),
-        (["report", "f" * 32], "does not exist"),
+        (["show", "f" * 32], "no such run in this tracking store"),
+        (["report", "f" * 32], "no such run in this tracking store"),
         (["list", "--experiment", "nope"], "no MLflow experiment named 'nope'"),
         (["list", "--format", "xml"], "'xml' is not one of"),
     ],
@@ -130,7 +130,7 @@ def test_show_rejects_a_run_that_is_not_a_search(client):
     with mlflow.start_run() as run:
         pass
     result = invoke("show", run.info.run_id)
-    assert result.exit_code == 2 and "is not a search parent run" in result.output
+    assert result.exit_code == 2 and "not a search parent run" in result.output
 
 
 def test_progress_bar_reports_trials_and_best_loss(write_yaml, capfd):
