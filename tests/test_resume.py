@@ -100,18 +100,21 @@ def test_sigkill_at_random_points_loses_nothing(write_yaml, tracking_uri):
         time.sleep(rng.uniform(4.0, 8.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        time.sleep(2.5)  # the trial writer notices and ends the open runs KILLED
         experiment = client.get_experiment_by_name("tiny")
         if experiment is None:
             continue
-        (parent,) = [
-            r
-            for r in client.search_runs([experiment.experiment_id])
-            if r.data.tags.get("hpo.role") == "search"
-        ]
+        deadline = time.time() + 30  # the trial writer notices and ends the open runs KILLED
+        while True:
+            (parent,) = [
+                r
+                for r in client.search_runs([experiment.experiment_id])
+                if r.data.tags.get("hpo.role") == "search"
+            ]
+            # Still RUNNING only if killed before its writer got going: resume repairs that.
+            if parent.info.status != "RUNNING" or time.time() > deadline:
+                break
+            time.sleep(0.5)
         parent_id = parent.info.run_id
-        assert parent.info.status in ("KILLED", "FINISHED")
-        assert all(r.info.status != "RUNNING" for r in children_of(client, parent))
     args = [
         sys.executable,
         "-m",
@@ -130,8 +133,8 @@ def test_sigkill_at_random_points_loses_nothing(write_yaml, tracking_uri):
     children = children_of(client, parent)
     finished = [c for c in children if c.info.status == "FINISHED"]
     assert parent.info.status == "FINISHED"
-    assert len(finished) == 12
-    assert all(c.info.status in ("FINISHED", "KILLED") for c in children)
+    assert len(finished) == 12  # no completed trial lost, none run twice
+    assert all(c.info.status in ("FINISHED", "KILLED") for c in children)  # nothing left RUNNING
     assert parent.data.metrics["best_loss"] == pytest.approx(min(c.data.metrics["loss"] for c in finished))
 
 
