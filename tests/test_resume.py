@@ -76,6 +76,12 @@ def test_resume_rejects_finished_unknown_and_foreign_runs(write_yaml, client):
     assert result.exit_code == 2 and "not a search parent run" in result.output
 
 
+def search_command(path, parent_id: str | None) -> list[str]:
+    """`hpo search`, resuming ``parent_id`` once there is one."""
+    resume = ["--resume", parent_id] if parent_id else []
+    return [sys.executable, "-m", "hpo_plugin", "search", str(path), *resume]
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_points_loses_nothing(write_yaml, tracking_uri):
     raw = yaml.safe_load(TINY_XGB)
@@ -88,15 +94,9 @@ def test_sigkill_at_random_points_loses_nothing(write_yaml, tracking_uri):
     rng = random.Random(0)
     parent_id = None
     for _ in range(3):
-        args = [
-            sys.executable,
-            "-m",
-            "hpo_plugin",
-            "search",
-            str(path),
-            *(["--resume", parent_id] if parent_id else []),
-        ]
-        proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            search_command(path, parent_id), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         time.sleep(rng.uniform(4.0, 8.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -115,15 +115,9 @@ def test_sigkill_at_random_points_loses_nothing(write_yaml, tracking_uri):
                 break
             time.sleep(0.5)
         parent_id = parent.info.run_id
-    args = [
-        sys.executable,
-        "-m",
-        "hpo_plugin",
-        "search",
-        str(path),
-        *(["--resume", parent_id] if parent_id else []),
-    ]
-    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        search_command(path, parent_id), env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0 or "already finished" in done.stderr, done.stderr[-2000:]
     (parent,) = [
         r
