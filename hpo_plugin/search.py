@@ -30,6 +30,7 @@ from hpo_plugin.algorithms import build_algorithm
 from hpo_plugin.config import ExperimentConfig
 from hpo_plugin.data import Dataset, prepare
 from hpo_plugin.errors import ConfigError, SearchError, SearchInterrupted
+from hpo_plugin.metrics import METRICS
 from hpo_plugin.models import MODEL_FAMILIES, unsupported_task
 from hpo_plugin.objective import Objective
 from hpo_plugin.parent import (
@@ -93,7 +94,7 @@ def prepare_search(config: ExperimentConfig) -> PreparedSearch:
     """Load the data and check every cross-section constraint; raises HpoError subclasses."""
     base_dir = Path(config.source).parent if config.source else Path.cwd()
     dataset = prepare(config.data, config.objective.validation, base_dir)
-    if dataset.task not in _metric_tasks(config):
+    if dataset.task not in METRICS[config.objective.metric].tasks:
         raise ConfigError(
             config.source,
             "objective.metric",
@@ -118,12 +119,6 @@ def prepare_search(config: ExperimentConfig) -> PreparedSearch:
         raise ConfigError(config.source, "search.algo", str(exc)) from None
     objective = Objective(config, dataset, threads_per_trial(config))
     return PreparedSearch(config, dataset, objective, suggest, to_hyperopt(config.space))
-
-
-def _metric_tasks(config: ExperimentConfig) -> frozenset[str]:
-    from hpo_plugin.metrics import METRICS
-
-    return METRICS[config.objective.metric].tasks
 
 
 def run_fmin(prepared: PreparedSearch, on_trial, progress: bool = False, history=None) -> Trials:

@@ -32,7 +32,6 @@ from hpo_plugin.models import final_estimator, flavor_of
 PARAM_VALUE_LIMIT = 6000
 # Our signatures are explicit; MLflow's hint about integer outputs (class labels) is noise.
 warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
-TAG_PREFIX = "hpo."
 
 
 def now_ms() -> int:

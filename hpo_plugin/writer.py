@@ -16,6 +16,7 @@ writer sees its pipe close and ends the parent and the unfinished trials KILLED.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import pickle
 import queue
@@ -281,14 +282,6 @@ def _drain(pipe, collect) -> None:
         return
 
 
-class _suppress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return True
-
-
 _SPARE: list[tuple[subprocess.Popen, Any, Any]] = []
 
 
@@ -313,7 +306,7 @@ def _release(process: subprocess.Popen, pipes: tuple[Any, Any], reusable: bool) 
         _SPARE.append((process, *pipes))
         return
     for pipe in pipes:
-        with _suppress():
+        with contextlib.suppress(Exception):
             pipe.close()
     threading.Thread(target=process.wait, daemon=True).start()
     _start_spare()
@@ -337,7 +330,7 @@ def _stop_spare() -> None:
     """An idle writer holds no work: stop it at once (a bad config must not wait for its imports)."""
     while _SPARE:
         process, to_child, _ = _SPARE.pop()
-        with _suppress():
+        with contextlib.suppress(Exception):
             to_child.close()
             process.terminate()
             process.wait(timeout=2)
@@ -354,7 +347,7 @@ def _warm_up() -> None:
 
     X, y = np.arange(8.0).reshape(4, 2), np.array([0, 1, 0, 1])
     model = LogisticRegression().fit(X, y)
-    with tempfile.TemporaryDirectory() as tmp, _suppress():
+    with tempfile.TemporaryDirectory() as tmp, contextlib.suppress(Exception):
         save_model(model, os.path.join(tmp, "model"), None, None, None)
 
 
