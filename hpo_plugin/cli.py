@@ -13,6 +13,7 @@ import click
 
 from hpo_plugin.algorithms import ALGORITHMS
 from hpo_plugin.errors import HpoError, SearchInterrupted
+from hpo_plugin.executors import EXECUTORS
 
 EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
 
@@ -95,6 +96,14 @@ def tracking_options(fn: Callable) -> Callable:
 @click.option("--seed", type=Blankable(int), default="", help="Seed of the search.")
 @click.option("--timeout", type=Blankable(float), default="", help="Stop after this many seconds.")
 @click.option(
+    "--executor",
+    type=click.Choice(["", *sorted(EXECUTORS)]),
+    default="",
+    help="Where trials run (default: executor of the file, sequential if absent).",
+)
+@click.option("--parallelism", type=Blankable(int), default="", help="Trials in flight at once.")
+@click.option("--spark-master", default=None, help="Spark master URL (default: local[parallelism]).")
+@click.option(
     "--register",
     type=click.Choice(["", "true", "false"]),
     default="",
@@ -118,6 +127,9 @@ def search(
     max_evals,
     seed,
     timeout,
+    executor,
+    parallelism,
+    spark_master,
     register,
     model_name,
     resume,
@@ -139,6 +151,9 @@ def search(
         "search.max_evals": max_evals,
         "search.seed": seed,
         "search.timeout": timeout,
+        "executor.name": executor or None,
+        "executor.parallelism": parallelism,
+        "executor.spark_master": spark_master or None,
         "register.enabled": {"": None, "true": True, "false": False}[register],
         "register.model_name": model_name,
         "search.warm_start": tuple(warm_start) or None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -15,9 +16,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hpo_plugin.algorithms import ALGORITHMS
+from hpo_plugin.algorithms import ALGORITHMS, HYPEROPT_TPE, TpeSettings
 from hpo_plugin.data import DATASETS
 from hpo_plugin.errors import ConfigError
+from hpo_plugin.executors import EXECUTORS
 from hpo_plugin.metrics import METRICS
 from hpo_plugin.models import MODEL_FAMILIES
 from hpo_plugin.space import CHOICE, Option, Param, parse_space, relabel
@@ -113,11 +115,41 @@ class ModelConfig(_Frozen):
         return self
 
 
+class TpeConfig(_Frozen):
+    """hyperopt's raw TPE settings; giving any replaces our tuned default (see algorithms)."""
+
+    n_startup_jobs: int = Field(HYPEROPT_TPE.n_startup_jobs, ge=0)
+    gamma: float = Field(HYPEROPT_TPE.gamma, gt=0, lt=1)
+    n_ei_candidates: int = Field(HYPEROPT_TPE.n_EI_candidates, ge=1)
+    prior_weight: float = Field(HYPEROPT_TPE.prior_weight, gt=0)
+
+    @property
+    def settings(self) -> TpeSettings:
+        return TpeSettings(self.n_startup_jobs, self.gamma, self.n_ei_candidates, self.prior_weight)
+
+
+class EarlyStopConfig(_Frozen):
+    """Stop a search before its budget: no improvement, a good-enough loss, or a time limit."""
+
+    patience: int | None = Field(None, ge=1)  # trials without improvement before stopping
+    min_delta: float = Field(0.0, ge=0)  # what counts as an improvement
+    loss_threshold: float | None = None  # stop once a trial's loss is below this
+    timeout: float | None = Field(None, gt=0)  # seconds; the same as search.timeout
+
+    @model_validator(mode="after")
+    def _something_set(self) -> EarlyStopConfig:
+        if self.patience is None and self.loss_threshold is None and self.timeout is None:
+            raise ValueError("set at least one of 'patience', 'loss_threshold' or 'timeout'")
+        return self
+
+
 class SearchConfig(_Frozen):
     algo: str = "tpe"
+    tpe: TpeConfig | None = None
     max_evals: int = Field(30, ge=1, le=100_000)
     seed: int = Field(0, ge=0)
     timeout: float | None = Field(None, gt=0)
+    early_stop: EarlyStopConfig | None = None
     threads_per_trial: int | None = Field(None, ge=1)
     report: bool = True
     warm_start: tuple[str, ...] = ()  # parent run ids of earlier searches
@@ -126,6 +158,64 @@ class SearchConfig(_Frozen):
     @classmethod
     def _known_algo(cls, v: str) -> str:
         return one_of(v, ALGORITHMS, "algorithm")
+
+    @property
+    def time_limit(self) -> float | None:
+        """The tighter of ``timeout`` and ``early_stop.timeout``."""
+        limits = [t for t in (self.timeout, self.early_stop and self.early_stop.timeout) if t]
+        return min(limits) if limits else None
+
+    @model_validator(mode="after")
+    def _tpe_only_for_tpe(self) -> SearchConfig:
+        if self.tpe is not None and self.algo != "tpe":
+            raise ValueError(f"'tpe' settings apply to algo: tpe, not {self.algo}; remove them")
+        return self
+
+
+class ExecutorConfig(_Frozen):
+    """Where trials run: ``executor: local`` is short for ``executor: {name: local}``."""
+
+    name: str = "sequential"
+    parallelism: int | None = Field(None, ge=1, le=4096)
+    spark_master: str | None = Field(None, min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _known_executor(cls, v: str) -> str:
+        return one_of(v, EXECUTORS, "executor")
+
+    @model_validator(mode="after")
+    def _fits_executor(self) -> ExecutorConfig:
+        if self.name == "sequential" and (self.parallelism or 1) > 1:
+            raise ValueError("parallelism above 1 needs executor 'local' or 'spark'")
+        if self.spark_master is not None and self.name != "spark":
+            raise ValueError(f"'spark_master' applies to executor 'spark', not {self.name!r}; remove it")
+        return self
+
+    @property
+    def workers(self) -> int:
+        """Trials in flight at once."""
+        if self.name == "sequential":
+            return 1
+        if self.parallelism:
+            return self.parallelism
+        if self.name == "spark" and (cores := local_master_cores(self.master)):
+            return cores
+        return os.cpu_count() or 1
+
+    @property
+    def master(self) -> str:
+        return self.spark_master or f"local[{self.parallelism or '*'}]"
+
+
+def local_master_cores(master: str) -> int | None:
+    """N of a ``local[N]`` Spark master (cores of this machine for ``local[*]``), else None."""
+    if master == "local":
+        return 1
+    if master.startswith("local[") and master.endswith("]"):
+        inner = master[6:-1].split(",")[0]
+        return os.cpu_count() or 1 if inner == "*" else int(inner) if inner.isdigit() else None
+    return None
 
 
 class RegisterConfig(_Frozen):
@@ -144,8 +234,14 @@ class ExperimentConfig(_Frozen):
     objective: ObjectiveConfig
     search: SearchConfig = SearchConfig()
     registration: RegisterConfig = Field(RegisterConfig(), alias="register")
+    executor: ExecutorConfig = ExecutorConfig()
     source: str = ""
     raw_text: str = ""
+
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _executor_shorthand(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v
 
     @model_validator(mode="after")
     def _one_model_section(self) -> ExperimentConfig:
@@ -204,6 +300,8 @@ def load_experiment(path: str | Path, overrides: Mapping[str, Any] | None = None
     raw = dict(raw)
     raw.setdefault("name", file.stem)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if isinstance(raw.get("executor"), str):
+        raw["executor"] = {"name": raw["executor"]}
     for dotted, value in overrides.items():
         section, key = dotted.split(".")
         if not isinstance(raw.get(section, {}), dict):

@@ -35,6 +35,8 @@ class ModelFamily:
     scale: bool = False
     native_categorical: bool = False
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    # The library's own defaults where ``get_params()`` shows None (XGBoost keeps them in C++).
+    library_defaults: Mapping[str, Any] = field(default_factory=dict)
     threads_param: str | None = "n_jobs"
     seed_param: str | None = "random_state"
 
@@ -46,6 +48,22 @@ class ModelFamily:
         return set(cls().get_params()) if cls is not None else set()
 
 
+XGBOOST_DEFAULTS = {
+    "n_estimators": 100,
+    "max_depth": 6,
+    "learning_rate": 0.3,
+    "subsample": 1.0,
+    "colsample_bytree": 1.0,
+    "colsample_bylevel": 1.0,
+    "colsample_bynode": 1.0,
+    "min_child_weight": 1.0,
+    "reg_lambda": 1.0,
+    "reg_alpha": 0.0,
+    "gamma": 0.0,
+    "max_delta_step": 0.0,
+    "max_bin": 256,
+}
+
 MODEL_FAMILIES: dict[str, ModelFamily] = {
     f.name: f
     for f in (
@@ -54,6 +72,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             {CLASSIFIER: XGBClassifier, REGRESSOR: XGBRegressor},
             native_categorical=True,
             defaults={"tree_method": "hist", "verbosity": 0},
+            library_defaults=XGBOOST_DEFAULTS,
         ),
         ModelFamily("random_forest", {CLASSIFIER: RandomForestClassifier, REGRESSOR: RandomForestRegressor}),
         ModelFamily(

@@ -7,29 +7,28 @@ all been checked, so a bad input never leaves a run behind.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import os
 import signal
 import threading
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import numpy as np
-from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin
+from hyperopt import Trials, fmin
 from hyperopt.exceptions import AllTrialsFailed
 from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 from threadpoolctl import threadpool_limits
 
-from hpo_plugin.algorithms import build_algorithm
-from hpo_plugin.config import ExperimentConfig
+from hpo_plugin.algorithms import AlgorithmInput, build_algorithm
+from hpo_plugin.config import ExperimentConfig, local_master_cores
 from hpo_plugin.data import Dataset, prepare
 from hpo_plugin.errors import ConfigError, SearchError, SearchInterrupted
+from hpo_plugin.executors import EXECUTORS
 from hpo_plugin.metrics import METRICS
 from hpo_plugin.models import MODEL_FAMILIES, unsupported_task
 from hpo_plugin.objective import Objective
@@ -46,11 +45,14 @@ from hpo_plugin.parent import (
 from hpo_plugin.plugin import search_context
 from hpo_plugin.resume import WARM_WORKDIR, check_resumable, load_history
 from hpo_plugin.space import SpaceError, decode, names, to_hyperopt
+from hpo_plugin.startpoints import start_points
 from hpo_plugin.tracking import ModelWriter, end_run, log_batch, prepare_store
+from hpo_plugin.trialrun import Numbers, TrialContext, evaluate_trial, one_line
 from hpo_plugin.warmstart import warm_start
 from hpo_plugin.writer import FAILED, FINISHED, KILLED, TrialRecord, TrialWriter, WriterSpec
 
-logging.getLogger("hyperopt").setLevel(logging.WARNING)
+for _name in ("hyperopt", "hyperopt-spark", "py4j"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -85,13 +87,21 @@ class SearchResult:
         return sum(r.status == "FAILED" for r in self.records)
 
 
-def threads_per_trial(config: ExperimentConfig, parallelism: int = 1) -> int:
-    """Never oversubscribe: one core is left to the trial writer, the rest shared by trials."""
-    return config.search.threads_per_trial or max(1, ((os.cpu_count() or 1) - 1) // parallelism)
+def threads_per_trial(config: ExperimentConfig) -> int:
+    """Never oversubscribe: one core is left to the trial writer, the rest shared by the trials
+    in flight. Trials on remote Spark executors get one thread unless the config says more."""
+    executor = config.executor
+    if config.search.threads_per_trial:
+        return config.search.threads_per_trial
+    if executor.name == "spark" and local_master_cores(executor.master) is None:
+        return 1
+    return max(1, ((os.cpu_count() or 1) - 1) // executor.workers)
 
 
 def prepare_search(config: ExperimentConfig) -> PreparedSearch:
     """Load the data and check every cross-section constraint; raises HpoError subclasses."""
+    if problem := EXECUTORS[config.executor.name].missing():
+        raise ConfigError(config.source, "executor.name", problem)
     base_dir = Path(config.source).parent if config.source else Path.cwd()
     dataset = prepare(config.data, config.objective.validation, base_dir)
     if dataset.task not in METRICS[config.objective.metric].tasks:
@@ -114,60 +124,44 @@ def prepare_search(config: ExperimentConfig) -> PreparedSearch:
                     f"{unknown} are not parameters of {candidate.family}; check the spelling",
                 )
     try:
-        suggest = build_algorithm(config.search.algo, config.space, config.search.seed)
+        raw_tpe = config.search.tpe.settings if config.search.tpe else None
+        spec = AlgorithmInput(config.space, config.search.seed, start_points(config, dataset.task), raw_tpe)
+        suggest = build_algorithm(config.search.algo, spec)
     except SpaceError as exc:
         raise ConfigError(config.source, "search.algo", str(exc)) from None
     objective = Objective(config, dataset, threads_per_trial(config))
     return PreparedSearch(config, dataset, objective, suggest, to_hyperopt(config.space))
 
 
-def run_fmin(prepared: PreparedSearch, on_trial, progress: bool = False, history=None) -> Trials:
+def run_fmin(
+    prepared: PreparedSearch, on_trial, progress: bool = False, trials=None, rstate=None, early_stop_fn=None
+) -> Trials:
     """hyperopt's fmin over ``on_trial(params) -> result dict``, seeded.
 
-    ``progress`` shows hyperopt's bar (trial count, best loss, rate, ETA). ``history`` (a
-    resumed search's) supplies the trials so far and the seed stream advanced past them.
+    ``progress`` shows hyperopt's bar (trial count, best loss, rate, ETA). ``trials`` and
+    ``rstate`` (a resumed search's) supply the trials so far and the seed stream past them.
     """
-    seed = prepared.config.search.seed
-    trials = history.trials if history else Trials()
-    rstate = history.rstate(seed) if history else np.random.default_rng(seed)
-    # BLAS and OpenMP pools get the trial's thread budget too (they busy-wait otherwise).
-    with threadpool_limits(limits=prepared.objective.n_threads):
-        _fmin(prepared, on_trial, trials, progress, rstate)
-    return trials
-
-
-def _fmin(prepared: PreparedSearch, on_trial, trials: Trials, progress: bool, rstate) -> None:
     search = prepared.config.search
+    trials = trials if trials is not None else Trials()
+    rstate = rstate if rstate is not None else np.random.default_rng(search.seed)
     warm = sum(1 for t in trials.trials if t["misc"].get("workdir") == WARM_WORKDIR)
-    with contextlib.suppress(AllTrialsFailed):  # we report that ourselves, with the first error
+    # BLAS and OpenMP pools get the trial's thread budget too (they busy-wait otherwise).
+    with threadpool_limits(limits=prepared.objective.n_threads), contextlib.suppress(AllTrialsFailed):
+        # AllTrialsFailed: we report that ourselves, with the first error
         fmin(
             lambda point: on_trial(decode(point)),
             space=prepared.hyperopt_space,
             algo=prepared.suggest,
             max_evals=search.max_evals + warm,  # warm-start trials are not budgeted
-            timeout=search.timeout,
+            timeout=search.time_limit,
+            loss_threshold=search.early_stop.loss_threshold if search.early_stop else None,
+            early_stop_fn=early_stop_fn,
             trials=trials,
             rstate=rstate,
             show_progressbar=progress,
             return_argmin=False,
         )
-
-
-def evaluate_trial(objective: Objective, record: TrialRecord) -> tuple[dict[str, Any], Any]:
-    """Run one trial into ``record``; return (hyperopt result, fitted model or None)."""
-    try:
-        outcome = objective.evaluate(record.params)
-    except Exception as exc:  # any failure of one trial fails that trial, not the search
-        record.fail(_one_line(exc))
-        return {"status": STATUS_FAIL, "trial_number": record.number, "error": record.error}, None
-    record.succeed(outcome.loss, outcome.metrics)
-    return {"status": STATUS_OK, "loss": outcome.loss, "trial_number": record.number}, outcome.model
-
-
-def _one_line(exc: BaseException) -> str:
-    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-    where = f" (at {Path(frame[0].filename).name}:{frame[0].lineno})" if frame else ""
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}{where}"
+    return trials
 
 
 def run_bare(config: ExperimentConfig) -> tuple[TrialRecord, dict[str, float], float]:
@@ -256,30 +250,23 @@ def run_search(
         models.input_example,
     )
     writer = TrialWriter(spec, history=history.records if history else ())
-    numbers = itertools.count(history.next_number if history else 1)
-
-    def on_trial(params):
-        record = TrialRecord(next(numbers), params)
-        writer.started(record)
-        result, model = evaluate_trial(prepared.objective, record)
-        writer.finished(record, model)
-        return result
-
+    numbers = Numbers(history.next_number if history else 1)
+    ctx = TrialContext(prepared, writer, spec, history, progress, numbers)
     try:
         # A resumed search's settings are logged already, unless it died before its writer did that.
         if "search.algo" not in parent_run.data.params:
             writer.call("setup", write_setup, setup_payload(prepared, parent_id))
         with interruptible():
-            run_fmin(prepared, on_trial, progress, history)
-            best, test_metrics, model_id = _finish(prepared, client, writer, models, parent_id)
-            records = writer.records
+            EXECUTORS[config.executor.name].runner()(ctx)
+            best, test_metrics, model_id = _finish(ctx, client, models, parent_id)
+            records = writer.records + ctx.records
     except (KeyboardInterrupt, SearchInterrupted) as exc:
         writer.close(client)
         end_run(client, parent_id, KILLED)
         reason = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else str(exc)
         raise SearchInterrupted(
             f"search stopped by {reason}: parent run {parent_id} and its unfinished trial "
-            f"ended KILLED; the {sum(r.status == 'FINISHED' for r in writer.records)} "
+            f"ended KILLED; the {sum(r.status == 'FINISHED' for r in writer.records + ctx.records)} "
             f"finished trials are kept; continue with: hpo search {config.source} --resume {parent_id}"
         ) from None
     except BaseException:
@@ -300,18 +287,19 @@ def run_search(
     )
 
 
-def _finish(prepared, client, writer, models, parent_id):
+def _finish(ctx: TrialContext, client, models, parent_id):
     """Refit the best trial while the writer drains, then check it really is eligible.
 
     The refit of hyperopt's best overlaps the writer's last logs; if that trial's model failed
     to log, the best eligible trial is refit instead and the stray final model deleted.
     """
-    scored = [r for r in writer.records if r.loss is not None]
+    prepared, writer = ctx.prepared, ctx.writer
+    scored = [r for r in writer.records + ctx.records if r.loss is not None]
     tentative = min(scored, key=lambda r: r.loss) if scored else None
     if tentative is not None:
         model, test_metrics = prepared.objective.refit_and_test(tentative.params)
         writer.call("final", write_final_model, parent_id, model)
-    records = writer.close(client)
+    records = writer.close(client) + ctx.records
     if error := writer.results.get("setup", {}).get("error"):
         raise SearchError(f"recording the search's settings and dataset failed: {error}")
     eligible = [r for r in records if r.eligible]
@@ -339,7 +327,7 @@ def _report(client, parent_id: str) -> None:
     try:
         log_report(client, parent_id)
     except Exception as exc:  # the search's results stand without the plots
-        print(f"hpo: warning: report failed ({_one_line(exc)}); retry with `hpo report {parent_id}`")
+        print(f"hpo: warning: report failed ({one_line(exc)}); retry with `hpo report {parent_id}`")
 
 
 def _all_failed(records: list[TrialRecord]) -> str:

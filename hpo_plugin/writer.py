@@ -18,21 +18,18 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import pickle
 import queue
-import signal
 import subprocess
-import sys
 import threading
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
+from hpo_plugin.procs import EOF_FRAME, child_io, receive, send, spawn
 from hpo_plugin.tracking import ModelWriter, create_child_run, end_run, log_batch, now_ms
 
 FINISHED = RunStatus.to_string(RunStatus.FINISHED)
@@ -41,8 +38,11 @@ KILLED = RunStatus.to_string(RunStatus.KILLED)
 RUNNING = RunStatus.to_string(RunStatus.RUNNING)
 ERROR_TAG = "hpo.error"
 TRIAL_NUMBER_TAG = "hpo.trial_number"
-_EOF = object()
+_EOF = EOF_FRAME
 THREAD_ENV = "HPO_TRIAL_WRITER"
+# Trial runs log synchronously (async logging makes each short run's end wait ~1 s), and a
+# tracking server's client must not print two links (and fetch the run again) per trial.
+QUIET_MLFLOW = {"MLFLOW_ENABLE_ASYNC_LOGGING": "false", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 
 
 @dataclass
@@ -264,8 +264,7 @@ def _feed(inbox: queue.Queue, pipe) -> None:
     try:
         while True:
             message = inbox.get()
-            pickle.dump(message, pipe, protocol=pickle.HIGHEST_PROTOCOL)
-            pipe.flush()
+            send(pipe, message)
             if message is None:
                 return
     except (BrokenPipeError, OSError):
@@ -274,12 +273,11 @@ def _feed(inbox: queue.Queue, pipe) -> None:
 
 def _drain(pipe, collect) -> None:
     """Collect the writer's updates up to its closing None (or its death)."""
-    try:
-        while (update := pickle.load(pipe)) is not None:
-            collect(update)
-        collect(None)
-    except (EOFError, OSError, pickle.UnpicklingError):
-        return
+    while (update := receive(pipe)) is not None:
+        if update is EOF_FRAME:
+            return
+        collect(update)
+    collect(None)
 
 
 _SPARE: list[tuple[subprocess.Popen, Any, Any]] = []
@@ -289,14 +287,7 @@ def _start_spare() -> None:
     """Start the writer process for the next search now (it imports MLflow meanwhile)."""
     if _SPARE:
         return
-    package_root = str(Path(__file__).resolve().parent.parent)
-    python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from hpo_plugin.writer import child_main; child_main()"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": python_path, "MLFLOW_ENABLE_ASYNC_LOGGING": "false"},
-    )
+    process = spawn("hpo_plugin.writer:child_main", QUIET_MLFLOW)
     _SPARE.append((process, process.stdin, process.stdout))
 
 
@@ -353,22 +344,7 @@ def _warm_up() -> None:
 
 def child_main() -> None:
     """Entry point of the writer process."""
-    # Ctrl-C reaches the whole process group; the search process decides what happens.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.nice(5)  # bookkeeping yields the CPU to the trials
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # stray prints must not corrupt the frames
-
-    def receive():
-        try:
-            return pickle.load(stdin)
-        except (EOFError, pickle.UnpicklingError, OSError):  # closed, or cut mid-message by a kill
-            return _EOF
-
-    def send(update) -> None:
-        pickle.dump(update, stdout, protocol=pickle.HIGHEST_PROTOCOL)
-        stdout.flush()
-
+    receive, send = child_io(niceness=5)  # bookkeeping yields the CPU to the trials
     _warm_up()
     # One search after another, until the search process closes the pipe.
     while isinstance(spec := receive(), WriterSpec):

@@ -1,0 +1,47 @@
+"""Executor registry: where a search's trials run.
+
+Each executor's ``run(ctx)`` lives in its own module, imported on use (PySpark is an optional
+extra), and runs the trials of one search through hyperopt with the same bookkeeping: every
+trial a child run of the search's parent, created with an explicit parent id.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Executor:
+    name: str
+    summary: str
+    module: str  # defines ``run(ctx: TrialContext) -> None``
+    requires: tuple[str, str] | None = None  # (module, pip extra) of an optional dependency
+
+    def runner(self) -> Callable[[Any], None]:
+        return importlib.import_module(self.module).run
+
+    def missing(self) -> str | None:
+        """Why this executor cannot run here, or None."""
+        if self.requires is None or importlib.util.find_spec(self.requires[0]) is not None:
+            return None
+        module, extra = self.requires
+        return f"executor {self.name!r} needs {module}: pip install 'hpo_plugin[{extra}]'"
+
+
+EXECUTORS: dict[str, Executor] = {
+    e.name: e
+    for e in (
+        Executor("sequential", "one trial at a time in the search process", "hpo_plugin.sequential"),
+        Executor("local", "parallel trials in worker processes on this machine", "hpo_plugin.pool"),
+        Executor(
+            "spark",
+            "hyperopt's SparkTrials: one Spark task per trial",
+            "hpo_plugin.sparkexec",
+            ("pyspark", "spark"),
+        ),
+    )
+}
