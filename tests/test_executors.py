@@ -86,21 +86,23 @@ def _workers_of(pid: int) -> list[int]:
     return found
 
 
+def running_trials(client: MlflowClient) -> list:
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(experiments, "attributes.status = 'RUNNING' and tags.`hpo.role` = 'trial'")
+
+
 def test_a_worker_that_dies_fails_its_trial_and_the_search_goes_on(write_yaml, client):
     config = load_experiment(
-        experiment(write_yaml, {"name": "local", "parallelism": 2}, max_evals=8, n_estimators=400)
+        experiment(write_yaml, {"name": "local", "parallelism": 2}, max_evals=8, n_estimators=3000)
     )
     outcome: dict = {}
     search = threading.Thread(target=lambda: outcome.setdefault("result", run_search(config)))
     search.start()
     deadline = time.time() + 120
-    while len(workers := _workers_of(os.getpid())) < 2 or not client.search_runs(
-        [e.experiment_id for e in client.search_experiments()],
-        "attributes.status = 'RUNNING' and tags.`hpo.role` = 'trial'",
-    ):
+    # Both workers busy (two trials running), so whichever is killed dies mid-trial.
+    while len(workers := _workers_of(os.getpid())) < 2 or len(running_trials(client)) < 2:
         assert time.time() < deadline, "no trial started"
-        time.sleep(0.2)
-    time.sleep(0.5)
+        time.sleep(0.1)
     os.kill(workers[0], signal.SIGKILL)
     search.join(timeout=300)
     result = outcome["result"]
