@@ -78,7 +78,7 @@ def main() -> None:
                 f"mean_fit_s {fit:.2f} trials_per_min {rate:.1f} "
                 f"ratio {rate / figures['sequential']:.2f} overhead_per_trial_s {overhead:.2f}"
             )
-        for parallelism in (1, 2):
+        for parallelism in (1, 2) if args.seeds > 1 else ():
             losses = quality(parallelism, args.seeds)
             print(
                 f"quality parallelism {parallelism} seeds {args.seeds} trials 30 "

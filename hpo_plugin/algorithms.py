@@ -3,8 +3,9 @@
 Every algorithm, ours included, goes through hyperopt's protocol (``suggest(new_ids, domain,
 trials, seed)``) so trials are proposed, recorded and logged the same way by every executor.
 
-``tpe`` is hyperopt's TPE with settings tuned on ``benchmarks/search_quality.py`` and a first
-trial at the model library's own defaults; ``search.tpe`` settings give hyperopt's raw TPE.
+``tpe`` is hyperopt's TPE; ``search.tpe`` sets its own knobs. :class:`StartFrom` and
+``startpoints`` (a first trial at the model library's defaults) are candidates for a tuned
+default, measured by ``benchmarks/search_quality.py`` before they become one.
 """
 
 from __future__ import annotations
@@ -42,9 +43,6 @@ class TpeSettings:
 
 
 HYPEROPT_TPE = TpeSettings()
-# Measured in benchmarks/search_quality.py (see the README there): fewer random start-up
-# trials and a narrower "good" quantile reach a lower loss at 15-50 trials on every dataset.
-TUNED_TPE = TpeSettings(n_startup_jobs=8, gamma=0.15)
 
 
 def trial_docs(new_ids, domain, trials, points: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -102,12 +100,11 @@ class GridSearch:
 
 @dataclass(frozen=True)
 class AlgorithmInput:
-    """What a factory may use: the space, the seed, start points and raw TPE settings."""
+    """What a factory may use: the space, the seed and TPE settings."""
 
     space: tuple[Param, ...]
     seed: int
-    start_points: tuple[dict[str, Any], ...] = ()
-    tpe: TpeSettings | None = None  # set: hyperopt's raw TPE with these settings, no start points
+    tpe: TpeSettings | None = None
 
 
 def _atpe(spec: AlgorithmInput) -> Suggest:
@@ -117,10 +114,7 @@ def _atpe(spec: AlgorithmInput) -> Suggest:
 
 
 def _tpe(spec: AlgorithmInput) -> Suggest:
-    if spec.tpe is not None:
-        return spec.tpe.suggest()
-    inner = TUNED_TPE.suggest()
-    return StartFrom(list(spec.start_points), inner).suggest if spec.start_points else inner
+    return (spec.tpe or HYPEROPT_TPE).suggest()
 
 
 ALGORITHMS: dict[str, Callable[[AlgorithmInput], Suggest]] = {

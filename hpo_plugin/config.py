@@ -116,7 +116,7 @@ class ModelConfig(_Frozen):
 
 
 class TpeConfig(_Frozen):
-    """hyperopt's raw TPE settings; giving any replaces our tuned default (see algorithms)."""
+    """hyperopt's own TPE settings (``tpe.suggest`` keywords); unset ones keep hyperopt's defaults."""
 
     n_startup_jobs: int = Field(HYPEROPT_TPE.n_startup_jobs, ge=0)
     gamma: float = Field(HYPEROPT_TPE.gamma, gt=0, lt=1)

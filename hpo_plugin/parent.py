@@ -17,8 +17,8 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NAME
 
 from hpo_plugin import __version__
 from hpo_plugin.errors import TrackingError
+from hpo_plugin.records import RUNNING, TrialRecord
 from hpo_plugin.tracking import get_or_create_experiment, log_batch, retrying
-from hpo_plugin.writer import RUNNING, TrialRecord
 
 ROLE_TAG, SEARCH_TAG = "hpo.role", "hpo.search_id"
 CONFIG_DIGEST_TAG, DATASET_DIGEST_TAG = "hpo.config_digest", "hpo.dataset_digest"

@@ -23,9 +23,9 @@ from threadpoolctl import threadpool_limits
 
 from hpo_plugin.objective import Objective
 from hpo_plugin.procs import EOF_FRAME, child_io, receive, send, spawn
+from hpo_plugin.records import TrialRecord
 from hpo_plugin.space import decode
 from hpo_plugin.trialrun import TrialContext, evaluate_trial
-from hpo_plugin.writer import TrialRecord
 
 POLL_S = 0.02  # how often hyperopt's loop looks for finished trials (its default is 1 s)
 

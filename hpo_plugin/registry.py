@@ -30,7 +30,7 @@ from hpo_plugin.parent import (
     SEARCH_TAG,
     TEST_DIGEST_TAG,
 )
-from hpo_plugin.writer import FINISHED
+from hpo_plugin.records import FINISHED
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 DECISION_TAG, REASON_TAG = "hpo.decision", "hpo.decision_reason"

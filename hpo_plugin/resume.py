@@ -18,13 +18,12 @@ from mlflow.tracking import MlflowClient
 
 from hpo_plugin.errors import ConfigError, TrackingError
 from hpo_plugin.parent import flatten, param_key, search_parent
+from hpo_plugin.records import FAILED, FINISHED, KILLED, RUNNING, WARM_WORKDIR, TrialRecord
 from hpo_plugin.report import load_trials
 from hpo_plugin.space import CHOICE, Param, decode, to_hyperopt
 from hpo_plugin.tracking import end_run
-from hpo_plugin.writer import FAILED, FINISHED, KILLED, RUNNING, TrialRecord
 
 SEED_DRAW = 2**31 - 1  # what fmin draws from rstate for each suggest call
-WARM_WORKDIR = "hpo-warm-start"  # marks warm-start trials among a search's hyperopt trials
 
 
 @dataclass

@@ -6,8 +6,8 @@ next trial instead of delaying it.
 
 from __future__ import annotations
 
+from hpo_plugin.records import TrialRecord
 from hpo_plugin.trialrun import TrialContext, evaluate_trial
-from hpo_plugin.writer import TrialRecord
 
 
 def run(ctx: TrialContext) -> None:

@@ -28,14 +28,11 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from hpo_plugin.errors import TrackingError
 from hpo_plugin.models import final_estimator, flavor_of
+from hpo_plugin.records import now_ms
 
 PARAM_VALUE_LIMIT = 6000
 # Our signatures are explicit; MLflow's hint about integer outputs (class labels) is noise.
 warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def param_value(value: Any) -> str:

@@ -12,8 +12,7 @@ import numpy as np
 from hyperopt import JOB_STATE_DONE, STATUS_FAIL, STATUS_OK, Trials
 
 from hpo_plugin.objective import Objective
-from hpo_plugin.resume import WARM_WORKDIR
-from hpo_plugin.writer import TrialRecord
+from hpo_plugin.records import WARM_WORKDIR, TrialRecord
 
 
 class Numbers:

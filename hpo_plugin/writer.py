@@ -22,20 +22,15 @@ import queue
 import subprocess
 import threading
 import traceback
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
 from hpo_plugin.procs import EOF_FRAME, child_io, receive, send, spawn
-from hpo_plugin.tracking import ModelWriter, create_child_run, end_run, log_batch, now_ms
+from hpo_plugin.records import FAILED, FINISHED, KILLED, RUNNING, TrialRecord, now_ms
+from hpo_plugin.tracking import ModelWriter, create_child_run, end_run, log_batch
 
-FINISHED = RunStatus.to_string(RunStatus.FINISHED)
-FAILED = RunStatus.to_string(RunStatus.FAILED)
-KILLED = RunStatus.to_string(RunStatus.KILLED)
-RUNNING = RunStatus.to_string(RunStatus.RUNNING)
 ERROR_TAG = "hpo.error"
 TRIAL_NUMBER_TAG = "hpo.trial_number"
 _EOF = EOF_FRAME
@@ -43,37 +38,6 @@ THREAD_ENV = "HPO_TRIAL_WRITER"
 # Trial runs log synchronously (async logging makes each short run's end wait ~1 s), and a
 # tracking server's client must not print two links (and fetch the run again) per trial.
 QUIET_MLFLOW = {"MLFLOW_ENABLE_ASYNC_LOGGING": "false", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
-
-
-@dataclass
-class TrialRecord:
-    """One trial as the search saw it; the writer fills in run and model ids."""
-
-    number: int
-    params: dict[str, Any]
-    start_ms: int = field(default_factory=now_ms)
-    end_ms: int | None = None
-    status: str = RUNNING
-    loss: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
-    run_id: str | None = None
-    model_id: str | None = None
-
-    @property
-    def name(self) -> str:
-        return f"trial-{self.number:03d}"
-
-    @property
-    def eligible(self) -> bool:
-        """Only a finished trial with a finite loss and a logged model can be the best."""
-        return self.status == FINISHED and self.loss is not None and self.model_id is not None
-
-    def succeed(self, loss: float, metrics: Mapping[str, float]) -> None:
-        self.loss, self.metrics, self.status, self.end_ms = loss, dict(metrics), FINISHED, now_ms()
-
-    def fail(self, error: str) -> None:
-        self.error, self.status, self.end_ms = error, FAILED, now_ms()
 
 
 @dataclass

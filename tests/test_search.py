@@ -13,7 +13,7 @@ from test_data import churn_frame
 from hpo_plugin.config import load_experiment
 from hpo_plugin.errors import ConfigError, SearchError, SearchInterrupted
 from hpo_plugin.objective import Objective
-from hpo_plugin.search import run_search
+from hpo_plugin.search import run_bare, run_search
 
 
 def tiny(write_yaml, **sections):
@@ -319,3 +319,31 @@ def test_python_api_is_the_documented_two_calls(write_yaml):
     assert result.n_ok == 2 and result.model_id.startswith("m-")
     with pytest.raises(AttributeError):
         hpo_plugin.nothing_here  # noqa: B018
+
+
+def test_early_stop_patience_ends_the_search_before_its_budget(write_yaml, client):
+    raw = yaml.safe_load(TINY_XGB)
+    raw["search"].update({"max_evals": 40, "report": False, "early_stop": {"patience": 3}})
+    raw["register"] = {"enabled": False}
+    result = run_search(load_experiment(write_yaml(yaml.safe_dump(raw))))
+    losses = [r.loss for r in result.records]
+    assert len(losses) < 40
+    best_at = losses.index(min(losses))
+    assert len(losses) - 1 - best_at >= 3  # stopped only after 3 trials without improvement
+
+
+def test_raw_tpe_settings_reach_hyperopt(write_yaml, monkeypatch):
+    from hyperopt import tpe
+
+    seen = {}
+    real = tpe.suggest
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tpe, "suggest", spy)
+    raw = yaml.safe_load(TINY_XGB)
+    raw["search"].update({"max_evals": 3, "tpe": {"n_startup_jobs": 2, "gamma": 0.1}})
+    run_bare(load_experiment(write_yaml(yaml.safe_dump(raw))))
+    assert seen["n_startup_jobs"] == 2 and seen["gamma"] == 0.1 and seen["n_EI_candidates"] == 24

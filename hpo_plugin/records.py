@@ -1,0 +1,48 @@
+"""One trial as the search sees it, and MLflow's run statuses: plain data, no MLflow import
+(the local executor's worker processes start faster without it)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# mlflow.entities.RunStatus names, as MLflow stores them.
+FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"
+WARM_WORKDIR = "hpo-warm-start"  # marks warm-start trials among a search's hyperopt trials
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class TrialRecord:
+    """One trial as the search saw it; the writer fills in run and model ids."""
+
+    number: int
+    params: dict[str, Any]
+    start_ms: int = field(default_factory=now_ms)
+    end_ms: int | None = None
+    status: str = RUNNING
+    loss: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    run_id: str | None = None
+    model_id: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"trial-{self.number:03d}"
+
+    @property
+    def eligible(self) -> bool:
+        """Only a finished trial with a finite loss and a logged model can be the best."""
+        return self.status == FINISHED and self.loss is not None and self.model_id is not None
+
+    def succeed(self, loss: float, metrics: Mapping[str, float]) -> None:
+        self.loss, self.metrics, self.status, self.end_ms = loss, dict(metrics), FINISHED, now_ms()
+
+    def fail(self, error: str) -> None:
+        self.error, self.status, self.end_ms = error, FAILED, now_ms()
