@@ -31,6 +31,7 @@ from hpo_plugin.parent import (
     TEST_DIGEST_TAG,
 )
 from hpo_plugin.records import FINISHED
+from hpo_plugin.tracking import retrying
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 DECISION_TAG, REASON_TAG = "hpo.decision", "hpo.decision_reason"
@@ -115,7 +116,7 @@ def register_search(
     if DECISION_TAG in version.tags:  # the gate already ran for this version
         promoted = version.tags[DECISION_TAG] == "promoted"
         return Registration(name, str(version.version), created, promoted, version.tags[REASON_TAG])
-    client.set_registered_model_alias(name, CHALLENGER, version.version)
+    retrying(client.set_registered_model_alias, name, CHALLENGER, version.version)
     promoted, reason = gate(client, name, str(version.version), margin)
     return Registration(name, str(version.version), created, promoted, reason)
 
@@ -241,7 +242,7 @@ def _history(client: MlflowClient, name: str) -> list[str]:
 
 def _set_champion(client: MlflowClient, name: str, version: str, how: str) -> None:
     version = str(version)
-    client.set_registered_model_alias(name, CHAMPION, version)
+    retrying(client.set_registered_model_alias, name, CHAMPION, version)
     history = [v for v in _history(client, name) if v != version] + [version]
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
     client.set_model_version_tag(name, version, "hpo.champion_since", f"{time.time():.0f} ({how})")
@@ -258,7 +259,7 @@ def promote(client: MlflowClient, name: str, version: str, alias: str) -> str:
     if alias == CHAMPION:
         _set_champion(client, name, version, "manual")
     else:
-        client.set_registered_model_alias(name, alias, version)
+        retrying(client.set_registered_model_alias, name, alias, version)
     client.set_model_version_tag(name, version, f"hpo.manual_{alias}", f"{time.time():.0f}")
     return f"Model {name!r} version {version} is now {alias!r} (manual promotion, recorded)"
 
@@ -274,7 +275,7 @@ def rollback(client: MlflowClient, name: str) -> str:
     if not history:
         raise TrackingError(f"model {name!r} has no previous champion before version {current_version}")
     previous = history[-1]
-    client.set_registered_model_alias(name, CHAMPION, previous)
+    retrying(client.set_registered_model_alias, name, CHAMPION, previous)
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
     client.set_model_version_tag(name, previous, "hpo.rolled_back_from", current_version)
     client.set_model_version_tag(name, current_version, "hpo.rolled_back_at", f"{time.time():.0f}")

@@ -21,6 +21,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+import sqlalchemy.exc
 from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param, RunTag
 from mlflow.models import Model, ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
@@ -53,7 +54,8 @@ def retrying(call, *args, attempts: int = 6, **kwargs):
     for attempt in range(attempts):
         try:
             return call(*args, **kwargs)
-        except mlflow.exceptions.MlflowException as exc:
+        except (mlflow.exceptions.MlflowException, sqlalchemy.exc.DBAPIError) as exc:
+            # sqlite's "UNIQUE constraint failed" on an alias row can surface unwrapped.
             if attempt == attempts - 1 or not any(text in str(exc) for text in RETRYABLE):
                 raise
             time.sleep(0.05 * 2**attempt)
