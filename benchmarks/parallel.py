@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import mlflow
@@ -28,13 +29,15 @@ ROOT = Path(__file__).resolve().parent.parent
 ONE_SECOND = {
     "data.dataset": "digits",
     "search.threads_per_trial": 1,
+    "search.algo": "random",  # the same points in the same order for every executor
     "search.report": False,
     "register.enabled": False,
 }
 
 
-def throughput(executor: str, parallelism: int, trials: int) -> tuple[float, float, float]:
-    """(finished trials per minute, per-trial overhead, mean fit time in seconds) of one search."""
+def throughput(executor: str, parallelism: int, trials: int) -> dict[str, float]:
+    """Trials per minute of one search: over the whole call, and in steady state (from the first
+    finished trial to the last, i.e. without the one-time start-up of workers or Spark)."""
     overrides = {**ONE_SECOND, "search.max_evals": trials, "executor.name": executor}
     if executor != "sequential":
         overrides["executor.parallelism"] = parallelism
@@ -42,10 +45,20 @@ def throughput(executor: str, parallelism: int, trials: int) -> tuple[float, flo
     config = config.model_copy(
         update={"model": config.model.model_copy(update={"params": {"n_estimators": 300}})}
     )
+    started = time.perf_counter()
     result = run_search(config)
-    fit = statistics.fmean(r.metrics["fit_time_s"] for r in result.records if r.status == "FINISHED")
-    per_slot = result.elapsed_s * parallelism / len(result.records)
-    return 60 * result.n_ok / result.elapsed_s, per_slot - fit, fit
+    elapsed = time.perf_counter() - started  # the whole call: setup and worker start-up included
+    finished = [r for r in result.records if r.status == "FINISHED"]
+    fit = statistics.fmean(r.metrics["fit_time_s"] for r in finished)
+    ends = sorted(r.end_ms for r in finished)
+    steady = 60_000 * (len(ends) - 1) / (ends[-1] - ends[0])
+    return {
+        "whole": 60 * len(finished) / elapsed,
+        "steady": steady,
+        "startup_s": elapsed - len(finished) / steady * 60,
+        "overhead_s": 60 / steady * parallelism - fit,
+        "fit_s": fit,
+    }
 
 
 def quality(parallelism: int, seeds: int) -> list[float]:
@@ -71,12 +84,13 @@ def main() -> None:
         rows = [("sequential", 1), ("local", 2)] + ([] if args.no_spark else [("spark", 2)])
         figures = {}
         for executor, parallelism in rows:
-            rate, overhead, fit = throughput(executor, parallelism, args.trials)
-            figures[executor] = rate
+            f = figures[executor] = throughput(executor, parallelism, args.trials)
+            base = figures["sequential"]
             print(
-                f"{executor:<10} parallelism {parallelism} trials {args.trials} "
-                f"mean_fit_s {fit:.2f} trials_per_min {rate:.1f} "
-                f"ratio {rate / figures['sequential']:.2f} overhead_per_trial_s {overhead:.2f}"
+                f"{executor:<10} parallelism {parallelism} trials {args.trials} mean_fit_s {f['fit_s']:.2f} "
+                f"whole_call: trials_per_min {f['whole']:.1f} ratio {f['whole'] / base['whole']:.2f} | "
+                f"steady: trials_per_min {f['steady']:.1f} ratio {f['steady'] / base['steady']:.2f} "
+                f"overhead_per_trial_s {f['overhead_s']:.2f} | startup_s {f['startup_s']:.1f}"
             )
         for parallelism in (1, 2) if args.seeds > 1 else ():
             losses = quality(parallelism, args.seeds)

@@ -24,6 +24,13 @@ class Executor:
     def runner(self) -> Callable[[Any], None]:
         return importlib.import_module(self.module).run
 
+    def prestart(self, workers: int) -> None:
+        """Let the executor start its processes early, if it has any (their imports take seconds)."""
+        if self.missing() is None and (
+            start := getattr(importlib.import_module(self.module), "prestart", None)
+        ):
+            start(workers)
+
     def missing(self) -> str | None:
         """Why this executor cannot run here, or None."""
         if self.requires is None or importlib.util.find_spec(self.requires[0]) is not None:

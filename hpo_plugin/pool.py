@@ -9,6 +9,7 @@ it was running; the slot starts a new worker and the search goes on.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -25,7 +26,8 @@ from hpo_plugin.objective import Objective
 from hpo_plugin.procs import EOF_FRAME, child_io, receive, send, spawn
 from hpo_plugin.records import TrialRecord
 from hpo_plugin.space import decode
-from hpo_plugin.trialrun import TrialContext, evaluate_trial
+from hpo_plugin.tracking import SavedModel
+from hpo_plugin.trialrun import TrialContext, evaluate_trial, one_line
 
 POLL_S = 0.02  # how often hyperopt's loop looks for finished trials (its default is 1 s)
 
@@ -67,14 +69,14 @@ class PoolTrials(Trials):
 class Slot:
     """One worker process, restarted if it dies."""
 
-    def __init__(self, objective: Objective) -> None:
-        self.objective = objective
-        self.process = None
-        self._start()
+    def __init__(self, objective: Objective, spec) -> None:
+        self.setup = (objective, spec.signature, spec.input_example)
+        self.process = _take_spare()
+        send(self.process.stdin, self.setup)
 
     def _start(self) -> None:
-        self.process = spawn("hpo_plugin.pool:worker_main")
-        send(self.process.stdin, self.objective)
+        self.process = spawn(WORKER)
+        send(self.process.stdin, self.setup)
 
     def evaluate(self, record: TrialRecord) -> tuple[dict[str, Any], Any]:
         """Run ``record``'s trial in the worker; fill in ``record``; return (result, model)."""
@@ -115,6 +117,8 @@ def _serve(trials: PoolTrials, slot: Slot, ctx: TrialContext, space) -> None:
         ctx.writer.started(record)
         result, model = slot.evaluate(record)
         if trials.cancelled:  # interrupted: the writer ends this trial's run KILLED
+            if isinstance(model, SavedModel):
+                model.discard()
             return
         ctx.writer.finished(record, model)
         doc["result"], doc["refresh_time"] = result, coarse_utcnow()
@@ -128,7 +132,7 @@ def _never_called(point):
 def run(ctx: TrialContext) -> None:
     prepared, search = ctx.prepared, ctx.config.search
     trials = ctx.trials(PoolTrials())
-    slots = [Slot(prepared.objective) for _ in range(ctx.config.executor.workers)]
+    slots = [Slot(prepared.objective, ctx.spec) for _ in range(ctx.config.executor.workers)]
     threads = [
         threading.Thread(target=_serve, args=(trials, slot, ctx, prepared.hyperopt_space), daemon=True)
         for slot in slots
@@ -162,16 +166,49 @@ def run(ctx: TrialContext) -> None:
             thread.join()
 
 
+WORKER = "hpo_plugin.pool:worker_main"
+_SPARES: list = []
+
+
+def prestart(n: int) -> None:
+    """Start ``n`` workers now: their imports overlap the search's setup (data, parent run)."""
+    _SPARES.extend(spawn(WORKER) for _ in range(n - len(_SPARES)))
+
+
+def _take_spare():
+    while _SPARES:
+        process = _SPARES.pop()
+        if process.poll() is None:
+            return process
+    return spawn(WORKER)
+
+
+@atexit.register
+def _stop_spares() -> None:
+    while _SPARES:
+        process = _SPARES.pop()
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+            process.kill()
+
+
 def worker_main() -> None:
     """Entry point of a worker process: the objective once, then one trial per message."""
     receive_frame, send_frame = child_io()
-    objective = receive_frame()
-    if objective is EOF_FRAME:
+    setup = receive_frame()
+    if setup is EOF_FRAME:
         return
+    objective, signature, example = setup
     with threadpool_limits(limits=objective.n_threads):
         while (params := receive_frame()) is not EOF_FRAME:
             record = TrialRecord(0, params)
             result, model = evaluate_trial(objective, record)
+            if model is not None:  # saved here, in parallel; the writer only uploads it
+                try:
+                    model = SavedModel.save(model, signature, example)
+                except Exception as exc:
+                    record.fail(f"saving the model failed: {one_line(exc)}")
+                    result, model = {"status": STATUS_FAIL, "error": record.error}, None
             fields = (record.status, record.loss, record.metrics, record.error, record.end_ms)
             try:
                 send_frame((fields, result, model))

@@ -210,6 +210,7 @@ def run_search(
 
     ``resume`` continues the interrupted search with that parent run id, from MLflow alone.
     """
+    EXECUTORS[config.executor.name].prestart(config.executor.workers)
     prepared = prepare_search(config)
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
 import tempfile
 import time
 import warnings
@@ -114,27 +115,60 @@ class ModelWriter:
         return cls(client, experiment_id, infer_signature(X, y), X.head(5))
 
     def log(self, run_id: str, model, name: str = "model", tags: Mapping[str, str] | None = None) -> str:
-        """Log ``model`` under ``run_id``; return the LoggedModel id (``models:/<id>``)."""
+        """Log ``model`` (or a :class:`SavedModel`) under ``run_id``; return its LoggedModel id."""
         logged = self.client.create_logged_model(
             self.experiment_id, name=name, source_run_id=run_id, tags=dict(tags or {})
         )
         try:
             self.client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
-            with tempfile.TemporaryDirectory() as tmp:
-                path = os.path.join(tmp, "model")
-                mlflow_model = Model(
-                    artifact_path=logged.artifact_location,
-                    model_uuid=logged.model_id,
-                    run_id=run_id,
-                    model_id=logged.model_id,
-                )
-                save_model(model, path, mlflow_model, self.signature, self.input_example)
-                self.client.log_model_artifacts(logged.model_id, path)
+            mlflow_model = Model(
+                artifact_path=logged.artifact_location,
+                model_uuid=logged.model_id,
+                run_id=run_id,
+                model_id=logged.model_id,
+            )
+            if isinstance(model, SavedModel):
+                model.upload(self.client, mlflow_model)
+            else:
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = os.path.join(tmp, "model")
+                    save_model(model, path, mlflow_model, self.signature, self.input_example)
+                    self.client.log_model_artifacts(logged.model_id, path)
         except BaseException:
             self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
             raise
         self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
         return logged.model_id
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """A model already saved in MLflow's format by the process that trained it.
+
+    Parallel workers save their own models, so the trial writer only stamps the LoggedModel's
+    ids into the MLmodel file and uploads the directory (no model crosses a pipe).
+    """
+
+    path: str
+
+    @classmethod
+    def save(cls, model, signature, example) -> SavedModel:
+        path = os.path.join(tempfile.mkdtemp(prefix="hpo-model-"), "model")
+        save_model(model, path, None, signature, example)
+        return cls(path)
+
+    def upload(self, client: MlflowClient, stamp: Model) -> None:
+        try:
+            saved = Model.load(self.path)
+            for key in ("artifact_path", "model_uuid", "run_id", "model_id"):
+                setattr(saved, key, getattr(stamp, key))
+            saved.save(os.path.join(self.path, "MLmodel"))
+            client.log_model_artifacts(stamp.model_id, self.path)
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        shutil.rmtree(os.path.dirname(self.path), ignore_errors=True)
 
 
 def save_model(model, path: str, mlflow_model: Model | None, signature, example) -> None:
