@@ -9,7 +9,7 @@ One run measures, in turn and on the same trials (same seed):
 - search quality under parallelism: the mean best validation loss of the default experiment
   for parallelism 1 and 2 over ``--seeds`` seeds.
 
-    .venv/bin/python benchmarks/parallel.py --trials 24 --seeds 5
+    .venv/bin/python benchmarks/parallel.py --trials 100 --spark-trials 20 --seeds 5
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def quality(parallelism: int, seeds: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=24)
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--spark-trials", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--no-spark", action="store_true")
     args = parser.parse_args()
@@ -84,10 +85,11 @@ def main() -> None:
         rows = [("sequential", 1), ("local", 2)] + ([] if args.no_spark else [("spark", 2)])
         figures = {}
         for executor, parallelism in rows:
-            f = figures[executor] = throughput(executor, parallelism, args.trials)
+            n = args.spark_trials if executor == "spark" else args.trials
+            f = figures[executor] = throughput(executor, parallelism, n)
             base = figures["sequential"]
             print(
-                f"{executor:<10} parallelism {parallelism} trials {args.trials} mean_fit_s {f['fit_s']:.2f} "
+                f"{executor:<10} parallelism {parallelism} trials {n} mean_fit_s {f['fit_s']:.2f} "
                 f"whole_call: trials_per_min {f['whole']:.1f} ratio {f['whole'] / base['whole']:.2f} | "
                 f"steady: trials_per_min {f['steady']:.1f} ratio {f['steady'] / base['steady']:.2f} "
                 f"overhead_per_trial_s {f['overhead_s']:.2f} | startup_s {f['startup_s']:.1f}"

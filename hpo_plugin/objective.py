@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from xgboost import XGBModel
 
 from hpo_plugin.config import ExperimentConfig
 from hpo_plugin.data import Dataset
 from hpo_plugin.metrics import metrics_for, score
-from hpo_plugin.models import build_model
+from hpo_plugin.models import build_model, final_estimator
 
 
 class TrialFailed(Exception):
@@ -40,6 +42,10 @@ class Objective:
     config: ExperimentConfig
     dataset: Dataset
     n_threads: int
+
+    @property
+    def seed(self) -> int:
+        return self.config.search.seed
 
     @property
     def metric(self) -> str:
@@ -70,8 +76,10 @@ class Objective:
         started = time.perf_counter()
         model = None
         for train, val in d.folds:
-            model = _fit(clone(template), d.X_search.iloc[train], d.y_search[train])
+            model = _fit(clone(template), d.X_search.iloc[train], d.y_search[train], self.seed)
             per_fold.append(score(model, d.X_search.iloc[val], d.y_search[val], d.task, d.n_classes))
+            if (best := best_iteration(model)) is not None:
+                per_fold[-1]["best_iteration"] = best
         fit_time = time.perf_counter() - started
         metrics = _summarise(per_fold, d.task)
         value = metrics[f"val_{self.metric}"]
@@ -79,22 +87,47 @@ class Objective:
             raise TrialFailed(f"val_{self.metric} is {value}")
         if len(d.folds) > 1:
             # The trial's model is the configuration trained on all the search data.
-            model = _fit(clone(template), d.X_search, d.y_search)
+            model = _fit(clone(template), d.X_search, d.y_search, self.seed)
         metrics["fit_time_s"] = fit_time
         return TrialOutcome(self.loss_of(value), metrics, model)
 
     def refit_and_test(self, params: Mapping[str, Any]) -> tuple[Any, dict[str, float]]:
         """The final model: fit on all search data, scored once on the held-out test set."""
         d = self.dataset
-        model = _fit(self.build(params), d.X_search, d.y_search)
+        model = _fit(self.build(params), d.X_search, d.y_search, self.seed)
         test = score(model, d.X_test, d.y_test, d.task, d.n_classes)
         return model, {f"test_{k}": v for k, v in test.items()}
 
 
-def _fit(model, X, y):
+EARLY_STOPPING_SHARE = 0.15  # of a fit's training rows, held out to pick XGBoost's best round
+
+
+def _fit(model, X, y, seed: int):
+    """Fit; an XGBoost model with ``early_stopping_rounds`` stops on a slice of its own
+    training rows (never on the validation fold that scores it)."""
+    estimator = final_estimator(model)
+    if isinstance(estimator, XGBModel) and estimator.get_params().get("early_stopping_rounds"):
+        stratify = y if is_classifier(estimator) else None
+        X_fit, X_stop, y_fit, y_stop = train_test_split(
+            X, y, test_size=EARLY_STOPPING_SHARE, random_state=seed, stratify=stratify
+        )
+        if model is estimator:
+            return model.fit(X_fit, y_fit, eval_set=[(X_stop, y_stop)], verbose=False)
+        prep = clone(model[:-1]).fit(X_fit, y_fit)  # the pipeline refits the same transform
+        return model.fit(
+            X_fit, y_fit, model__eval_set=[(prep.transform(X_stop), y_stop)], model__verbose=False
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return model.fit(X, y)
+
+
+def best_iteration(model) -> int | None:
+    """The boosting round XGBoost's early stopping kept, if it stopped early."""
+    estimator = final_estimator(model)
+    if isinstance(estimator, XGBModel) and estimator.get_params().get("early_stopping_rounds"):
+        return int(estimator.best_iteration)
+    return None
 
 
 def _summarise(per_fold: list[dict[str, float]], task: str) -> dict[str, float]:
@@ -105,4 +138,6 @@ def _summarise(per_fold: list[dict[str, float]], task: str) -> dict[str, float]:
         if len(per_fold) > 1:
             out[f"val_{m.name}_std"] = float(values.std())
             out.update({f"val_{m.name}_fold{i}": float(v) for i, v in enumerate(values)})
+    if "best_iteration" in per_fold[0]:  # XGBoost early stopping: the rounds it kept (mean of folds)
+        out["best_iteration"] = float(np.mean([fold["best_iteration"] for fold in per_fold]))
     return out

@@ -31,6 +31,7 @@ class TrialRecord:
     error: str | None = None
     run_id: str | None = None
     model_id: str | None = None
+    write_s: float | None = None  # the trial writer's time on this trial's MLflow writes
 
     @property
     def name(self) -> str:

@@ -120,6 +120,9 @@ def run(ctx: TrialContext) -> None:
                 loss_threshold=search.early_stop.loss_threshold if search.early_stop else None,
                 early_stop_fn=ctx.early_stop_fn(),
                 trials=trials,
+                # fmin's loop queues at most this many new trials per poll (1 s): one per
+                # Spark slot, so a trial is ready whenever SparkTrials' dispatcher looks.
+                max_queue_len=executor.workers,
                 rstate=ctx.rstate(),
                 show_progressbar=ctx.progress,
                 return_argmin=False,

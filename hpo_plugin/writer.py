@@ -21,6 +21,7 @@ import os
 import queue
 import subprocess
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,7 @@ class _Worker:
     tags: dict[str, str]
     models: ModelWriter
     open_runs: dict[int, str] = field(default_factory=dict)
+    write_s: dict[int, float] = field(default_factory=dict)  # each trial's MLflow time so far
 
     def start(self, number: int, name: str, start_ms: int) -> dict[str, Any]:
         tags = {**self.tags, TRIAL_NUMBER_TAG: str(number)}
@@ -100,12 +102,16 @@ class _Worker:
                 return number, fn(self, *args)
             except Exception as exc:
                 return number, {"error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"}
+        started = time.perf_counter()
         if kind == "start":
             try:
-                return number, self.start(number, *rest)
+                update = self.start(number, *rest)
             except Exception as exc:
-                return number, {"status": FAILED, "error": f"{type(exc).__name__}: {exc}"}
-        return number, self.finish(number, *rest)
+                update = {"status": FAILED, "error": f"{type(exc).__name__}: {exc}"}
+            self.write_s[number] = time.perf_counter() - started
+            return number, update
+        update = self.finish(number, *rest)
+        return number, {**update, "write_s": self.write_s.pop(number, 0.0) + time.perf_counter() - started}
 
 
 @dataclass(frozen=True)

@@ -347,3 +347,30 @@ def test_raw_tpe_settings_reach_hyperopt(write_yaml, monkeypatch):
     raw["search"].update({"max_evals": 3, "tpe": {"n_startup_jobs": 2, "gamma": 0.1}})
     run_bare(load_experiment(write_yaml(yaml.safe_dump(raw))))
     assert seen["n_startup_jobs"] == 2 and seen["gamma"] == 0.1 and seen["n_EI_candidates"] == 24
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"dataset": "breast_cancer"},  # a plain XGBoost model
+        {"dataset": None, "path": "churn.csv", "target": "churn"},  # categoricals: a Pipeline
+    ],
+)
+def test_xgboost_early_stopping_inside_each_trial_logs_its_best_iteration(write_yaml, tmp_path, client, data):
+    churn_frame().to_csv(tmp_path / "churn.csv", index=False)
+    config = tiny(
+        write_yaml,
+        data=data,
+        model={
+            "family": "xgboost",
+            "params": {"n_estimators": 400, "early_stopping_rounds": 5, "learning_rate": 0.5},
+            "space": {"max_depth": {"quniform": [2, 4, 1]}},
+        },
+        objective={"metric": "log_loss", "validation": {"cv": 2}},
+        search={"max_evals": 2},
+    )
+    result = run_search(config)
+    assert result.n_ok == 2
+    for child in children_of(client, client.get_run(result.parent_run_id)):
+        assert 0 <= child.data.metrics["best_iteration"] < 399  # stopped well before 400 rounds
+    assert mlflow.pyfunc.load_model(f"models:/{result.model_id}") is not None
