@@ -20,12 +20,13 @@ import argparse
 import json
 import math
 import multiprocessing
+import os
 import statistics
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = Path(__file__).resolve().parent / ".quality_cache.json"
+CACHE = Path(os.environ.get("HPO_QUALITY_CACHE", Path(__file__).resolve().parent / ".quality_cache.json"))
 DATASETS = {
     "breast_cancer": "xgboost_breast_cancer.yaml",
     "wine": "xgboost_breast_cancer.yaml",

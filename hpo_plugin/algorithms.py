@@ -3,9 +3,9 @@
 Every algorithm, ours included, goes through hyperopt's protocol (``suggest(new_ids, domain,
 trials, seed)``) so trials are proposed, recorded and logged the same way by every executor.
 
-``tpe`` is hyperopt's TPE; ``search.tpe`` sets its own knobs. :class:`StartFrom` and
-``startpoints`` (a first trial at the model library's defaults) are candidates for a tuned
-default, measured by ``benchmarks/search_quality.py`` before they become one.
+``tpe`` is hyperopt's TPE with settings tuned on ``benchmarks/search_quality.py`` and a first
+trial at the model library's own defaults (:mod:`hpo_plugin.startpoints`); ``search.tpe``
+gives hyperopt's raw TPE with the settings it names (hyperopt's defaults for the rest).
 """
 
 from __future__ import annotations
@@ -43,6 +43,11 @@ class TpeSettings:
 
 
 HYPEROPT_TPE = TpeSettings()
+# Measured with benchmarks/search_quality.py (4 datasets x 10 seeds, README there): hyperopt
+# models the best ceil(gamma * sqrt(n)) trials as "good", only 2 of 50 at its default 0.25
+# (Optuna: 5), and spends 20 trials on random start-up. 10 start-up trials after one at the
+# library defaults and gamma 1.0 (7 good of 50) reach a lower loss at 15, 30 and 50 trials.
+TUNED_TPE = TpeSettings(n_startup_jobs=10, gamma=1.0)
 
 
 def trial_docs(new_ids, domain, trials, points: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -100,11 +105,12 @@ class GridSearch:
 
 @dataclass(frozen=True)
 class AlgorithmInput:
-    """What a factory may use: the space, the seed and TPE settings."""
+    """What a factory may use: the space, the seed, start points and raw TPE settings."""
 
     space: tuple[Param, ...]
     seed: int
-    tpe: TpeSettings | None = None
+    start_points: tuple[dict[str, Any], ...] = ()
+    tpe: TpeSettings | None = None  # set: hyperopt's raw TPE with these settings, no start points
 
 
 def _atpe(spec: AlgorithmInput) -> Suggest:
@@ -114,7 +120,10 @@ def _atpe(spec: AlgorithmInput) -> Suggest:
 
 
 def _tpe(spec: AlgorithmInput) -> Suggest:
-    return (spec.tpe or HYPEROPT_TPE).suggest()
+    if spec.tpe is not None:
+        return spec.tpe.suggest()
+    inner = TUNED_TPE.suggest()
+    return StartFrom(list(spec.start_points), inner).suggest if spec.start_points else inner
 
 
 ALGORITHMS: dict[str, Callable[[AlgorithmInput], Suggest]] = {

@@ -116,10 +116,11 @@ class ModelConfig(_Frozen):
 
 
 class TpeConfig(_Frozen):
-    """hyperopt's own TPE settings (``tpe.suggest`` keywords); unset ones keep hyperopt's defaults."""
+    """hyperopt's raw TPE (``tpe.suggest`` keywords) instead of our tuned default; unset ones
+    keep hyperopt's defaults."""
 
     n_startup_jobs: int = Field(HYPEROPT_TPE.n_startup_jobs, ge=0)
-    gamma: float = Field(HYPEROPT_TPE.gamma, gt=0, lt=1)
+    gamma: float = Field(HYPEROPT_TPE.gamma, gt=0)
     n_ei_candidates: int = Field(HYPEROPT_TPE.n_EI_candidates, ge=1)
     prior_weight: float = Field(HYPEROPT_TPE.prior_weight, gt=0)
 

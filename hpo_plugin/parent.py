@@ -79,6 +79,11 @@ def setup_payload(prepared, run_id: str) -> dict:
         "search.seed": config.search.seed,
         "search.timeout": config.search.timeout,
         "search.threads_per_trial": prepared.objective.n_threads,
+        "search.executor": config.executor.name,
+        "search.parallelism": config.executor.workers,
+        "search.early_stop": config.search.early_stop.model_dump_json(exclude_none=True)
+        if config.search.early_stop
+        else None,
         "objective.metric": config.objective.metric,
         "objective.direction": "maximize" if config.objective.maximize else "minimize",
         "objective.validation": _validation(config),

@@ -46,6 +46,7 @@ from hpo_plugin.plugin import search_context
 from hpo_plugin.records import FAILED, FINISHED, KILLED, WARM_WORKDIR, TrialRecord
 from hpo_plugin.resume import check_resumable, load_history
 from hpo_plugin.space import SpaceError, decode, names, to_hyperopt
+from hpo_plugin.startpoints import start_points
 from hpo_plugin.tracking import ModelWriter, end_run, log_batch, prepare_store
 from hpo_plugin.trialrun import Numbers, TrialContext, evaluate_trial, one_line
 from hpo_plugin.warmstart import warm_start
@@ -125,7 +126,8 @@ def prepare_search(config: ExperimentConfig) -> PreparedSearch:
                 )
     try:
         raw_tpe = config.search.tpe.settings if config.search.tpe else None
-        spec = AlgorithmInput(config.space, config.search.seed, raw_tpe)
+        start = start_points(config, dataset.task)
+        spec = AlgorithmInput(config.space, config.search.seed, start, raw_tpe)
         suggest = build_algorithm(config.search.algo, spec)
     except SpaceError as exc:
         raise ConfigError(config.source, "search.algo", str(exc)) from None

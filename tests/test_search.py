@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import TINY_XGB, children_of
+from conftest import EXPERIMENTS, TINY_XGB, children_of
 from test_data import churn_frame
 
 from hpo_plugin.config import load_experiment
 from hpo_plugin.errors import ConfigError, SearchError, SearchInterrupted
 from hpo_plugin.objective import Objective
-from hpo_plugin.search import run_bare, run_search
+from hpo_plugin.search import prepare_search, run_bare, run_fmin, run_search
 
 
 def tiny(write_yaml, **sections):
@@ -374,3 +374,17 @@ def test_xgboost_early_stopping_inside_each_trial_logs_its_best_iteration(write_
     for child in children_of(client, client.get_run(result.parent_run_id)):
         assert 0 <= child.data.metrics["best_iteration"] < 399  # stopped well before 400 rounds
     assert mlflow.pyfunc.load_model(f"models:/{result.model_id}") is not None
+
+
+def test_default_tpe_starts_at_the_library_defaults_inside_the_space(write_yaml):
+    config = tiny(write_yaml, search={"max_evals": 2})  # max_depth in [2, 4], learning_rate in [0.05, 0.3]
+    records = []
+    run_fmin(prepare_search(config), lambda params: records.append(params) or {"status": "ok", "loss": 0.0})
+    assert records[0] == {"max_depth": 4, "learning_rate": 0.3}  # XGBoost's 6 and 0.3, clipped
+
+
+def test_model_selection_starts_with_each_familys_defaults(write_yaml):
+    config = load_experiment(EXPERIMENTS / "model_selection_breast_cancer.yaml", {"search.max_evals": 4})
+    records = []
+    run_fmin(prepare_search(config), lambda params: records.append(params) or {"status": "ok", "loss": 1.0})
+    assert [r["family"] for r in records] == [m.family for m in config.candidates]
