@@ -388,3 +388,17 @@ def test_model_selection_starts_with_each_familys_defaults(write_yaml):
     records = []
     run_fmin(prepare_search(config), lambda params: records.append(params) or {"status": "ok", "loss": 1.0})
     assert [r["family"] for r in records] == [m.family for m in config.candidates]
+
+
+@pytest.mark.slow
+def test_a_search_of_a_thousand_fast_trials_runs_end_to_end(write_yaml, client):
+    config = load_experiment(
+        EXPERIMENTS / "logistic_regression_digits.yaml",
+        {"data.dataset": "iris", "search.max_evals": 1000, "search.report": False, "register.enabled": False},
+    )
+    result = run_search(config)
+    parent = client.get_run(result.parent_run_id)
+    assert result.n_ok == 1000 and parent.info.status == "FINISHED"
+    assert parent.data.metrics["n_trials"] == 1000
+    assert len(children_of(client, parent)) == 1000
+    assert parent.data.metrics["best_loss"] == pytest.approx(min(r.loss for r in result.records))
