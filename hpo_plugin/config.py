@@ -161,6 +161,10 @@ class SearchConfig(_Frozen):
         return one_of(v, ALGORITHMS, "algorithm")
 
     @property
+    def loss_threshold(self) -> float | None:
+        return self.early_stop.loss_threshold if self.early_stop else None
+
+    @property
     def time_limit(self) -> float | None:
         """The tighter of ``timeout`` and ``early_stop.timeout``."""
         limits = [t for t in (self.timeout, self.early_stop and self.early_stop.timeout) if t]
@@ -209,6 +213,11 @@ class ExecutorConfig(_Frozen):
         return self.spark_master or f"local[{self.parallelism or '*'}]"
 
 
+def executor_mapping(value: Any) -> Any:
+    """``executor: local`` is short for ``executor: {name: local}``."""
+    return {"name": value} if isinstance(value, str) else value
+
+
 def local_master_cores(master: str) -> int | None:
     """N of a ``local[N]`` Spark master (cores of this machine for ``local[*]``), else None."""
     if master == "local":
@@ -242,7 +251,7 @@ class ExperimentConfig(_Frozen):
     @field_validator("executor", mode="before")
     @classmethod
     def _executor_shorthand(cls, v: Any) -> Any:
-        return {"name": v} if isinstance(v, str) else v
+        return executor_mapping(v)
 
     @model_validator(mode="after")
     def _one_model_section(self) -> ExperimentConfig:
@@ -301,8 +310,8 @@ def load_experiment(path: str | Path, overrides: Mapping[str, Any] | None = None
     raw = dict(raw)
     raw.setdefault("name", file.stem)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    if isinstance(raw.get("executor"), str):
-        raw["executor"] = {"name": raw["executor"]}
+    if "executor" in raw:  # the shorthand becomes a mapping before overrides merge into it
+        raw["executor"] = executor_mapping(raw["executor"])
     for dotted, value in overrides.items():
         section, key = dotted.split(".")
         if not isinstance(raw.get(section, {}), dict):

@@ -105,8 +105,7 @@ EARLY_STOPPING_SHARE = 0.15  # of a fit's training rows, held out to pick XGBoos
 def _fit(model, X, y, seed: int):
     """Fit; an XGBoost model with ``early_stopping_rounds`` stops on a slice of its own
     training rows (never on the validation fold that scores it)."""
-    estimator = final_estimator(model)
-    if isinstance(estimator, XGBModel) and estimator.get_params().get("early_stopping_rounds"):
+    if (estimator := _stops_early(model)) is not None:
         stratify = y if is_classifier(estimator) else None
         X_fit, X_stop, y_fit, y_stop = train_test_split(
             X, y, test_size=EARLY_STOPPING_SHARE, random_state=seed, stratify=stratify
@@ -124,9 +123,15 @@ def _fit(model, X, y, seed: int):
 
 def best_iteration(model) -> int | None:
     """The boosting round XGBoost's early stopping kept, if it stopped early."""
+    estimator = _stops_early(model)
+    return None if estimator is None else int(estimator.best_iteration)
+
+
+def _stops_early(model):
+    """The XGBoost estimator of ``model`` if it has ``early_stopping_rounds`` set, else None."""
     estimator = final_estimator(model)
     if isinstance(estimator, XGBModel) and estimator.get_params().get("early_stopping_rounds"):
-        return int(estimator.best_iteration)
+        return estimator
     return None
 
 

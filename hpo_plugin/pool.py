@@ -149,7 +149,7 @@ def run(ctx: TrialContext) -> None:
         poll_interval_secs=POLL_S,
         max_evals=ctx.max_evals(trials),
         timeout=search.time_limit,
-        loss_threshold=search.early_stop.loss_threshold if search.early_stop else None,
+        loss_threshold=search.loss_threshold,
         verbose=ctx.progress,
         show_progressbar=ctx.progress,
         early_stop_fn=ctx.early_stop_fn(),

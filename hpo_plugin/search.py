@@ -43,12 +43,12 @@ from hpo_plugin.parent import (
     write_setup,
 )
 from hpo_plugin.plugin import search_context
-from hpo_plugin.records import FAILED, FINISHED, KILLED, WARM_WORKDIR, TrialRecord
+from hpo_plugin.records import FAILED, FINISHED, KILLED, TrialRecord
 from hpo_plugin.resume import check_resumable, load_history
 from hpo_plugin.space import SpaceError, decode, names, to_hyperopt
 from hpo_plugin.startpoints import start_points
 from hpo_plugin.tracking import ModelWriter, end_run, log_batch, prepare_store
-from hpo_plugin.trialrun import Numbers, TrialContext, evaluate_trial, one_line
+from hpo_plugin.trialrun import Numbers, TrialContext, evaluate_trial, max_evals, one_line
 from hpo_plugin.warmstart import warm_start
 from hpo_plugin.writer import TrialWriter, WriterSpec
 
@@ -146,7 +146,6 @@ def run_fmin(
     search = prepared.config.search
     trials = trials if trials is not None else Trials()
     rstate = rstate if rstate is not None else np.random.default_rng(search.seed)
-    warm = sum(1 for t in trials.trials if t["misc"].get("workdir") == WARM_WORKDIR)
     # BLAS and OpenMP pools get the trial's thread budget too (they busy-wait otherwise).
     with threadpool_limits(limits=prepared.objective.n_threads), contextlib.suppress(AllTrialsFailed):
         # AllTrialsFailed: we report that ourselves, with the first error
@@ -154,9 +153,9 @@ def run_fmin(
             lambda point: on_trial(decode(point)),
             space=prepared.hyperopt_space,
             algo=prepared.suggest,
-            max_evals=search.max_evals + warm,  # warm-start trials are not budgeted
+            max_evals=max_evals(search, trials),
             timeout=search.time_limit,
-            loss_threshold=search.early_stop.loss_threshold if search.early_stop else None,
+            loss_threshold=search.loss_threshold,
             early_stop_fn=early_stop_fn,
             trials=trials,
             rstate=rstate,

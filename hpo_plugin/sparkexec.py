@@ -117,7 +117,7 @@ def run(ctx: TrialContext) -> None:
                 algo=prepared.suggest,
                 max_evals=ctx.max_evals(trials),
                 timeout=search.time_limit,
-                loss_threshold=search.early_stop.loss_threshold if search.early_stop else None,
+                loss_threshold=search.loss_threshold,
                 early_stop_fn=ctx.early_stop_fn(),
                 trials=trials,
                 # fmin's loop queues at most this many new trials per poll (1 s): one per
@@ -154,9 +154,10 @@ def _end_lost(ctx: TrialContext, reported: set[int], status: str) -> list[TrialR
         if status == FAILED:
             client.set_tag(run.info.run_id, ERROR_TAG, error)
         end_run(client, run.info.run_id, status)
-        record = TrialRecord(
-            number, dict(run.data.params), start_ms=run.info.start_time, run_id=run.info.run_id
+        params = dict(run.data.params)
+        lost.append(
+            TrialRecord(
+                number, params, run.info.start_time, None, status, error=error, run_id=run.info.run_id
+            )
         )
-        record.status, record.error = status, error
-        lost.append(record)
     return lost

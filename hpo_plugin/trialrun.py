@@ -62,9 +62,13 @@ class TrialContext:
         return NoImprovement(early.patience, early.min_delta) if early and early.patience else None
 
     def max_evals(self, trials: Trials) -> int:
-        """The budget, counting the trials already in ``trials`` except warm-start ones."""
-        warm = sum(1 for t in trials.trials if t["misc"].get("workdir") == WARM_WORKDIR)
-        return self.config.search.max_evals + warm
+        return max_evals(self.config.search, trials)
+
+
+def max_evals(search, trials: Trials) -> int:
+    """fmin's budget: the trials already in ``trials`` count, warm-start ones do not."""
+    warm = sum(1 for t in trials.trials if t["misc"].get("workdir") == WARM_WORKDIR)
+    return search.max_evals + warm
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ from hpo_plugin.tracking import ModelWriter, SavedModel, create_child_run, end_r
 
 ERROR_TAG = "hpo.error"
 TRIAL_NUMBER_TAG = "hpo.trial_number"
-_EOF = EOF_FRAME
 THREAD_ENV = "HPO_TRIAL_WRITER"
 # Trial runs log synchronously (async logging makes each short run's end wait ~1 s), and a
 # tracking server's client must not print two links (and fetch the run again) per trial.
@@ -218,14 +217,14 @@ class TrialWriter:
 def _serve(worker: _Worker, receive, send) -> object | None:
     """Handle messages until None (search closed) or EOF (search process died)."""
     while (message := receive()) is not None:
-        if message is _EOF:
+        if message is EOF_FRAME:
             worker.kill_open(parent_too=True)
-            return _EOF
+            return EOF_FRAME
         try:
             send(worker.handle(message))
         except (BrokenPipeError, ConnectionError):  # the search process died mid-search
             worker.kill_open(parent_too=True)
-            return _EOF
+            return EOF_FRAME
     for number in worker.kill_open():
         send((number, {"status": KILLED}))
     send(None)
@@ -320,5 +319,5 @@ def child_main() -> None:
     _warm_up()
     # One search after another, until the search process closes the pipe.
     while isinstance(spec := receive(), WriterSpec):
-        if _serve(spec.worker(), receive, send) is _EOF:
+        if _serve(spec.worker(), receive, send) is EOF_FRAME:
             return
