@@ -233,3 +233,19 @@ def test_spark_trials_log_through_a_tracking_server_into_postgres(write_yaml, po
     assert local.search_runs([e.experiment_id for e in local.search_experiments()]) == []
     model = client.get_logged_model(children[0].outputs.model_outputs[0].model_id)
     assert model.status == "READY"
+
+
+def test_cli_flags_choose_the_executor(write_yaml, client):
+    from click.testing import CliRunner
+
+    from hpo_plugin.cli import main
+
+    path = experiment(write_yaml, "sequential", max_evals=4)
+    out = CliRunner().invoke(
+        main, ["search", str(path), "--executor", "local", "--parallelism", "2", "--quiet"]
+    )
+    assert out.exit_code == 0, out.output
+    (parent,) = [r for r in client.search_runs(["1"]) if r.data.tags.get("hpo.role") == "search"]
+    assert parent.data.params["search.executor"] == "local"
+    assert parent.data.params["search.parallelism"] == "2"
+    assert len(children_of(client, parent)) == 4

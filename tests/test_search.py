@@ -402,3 +402,29 @@ def test_a_search_of_a_thousand_fast_trials_runs_end_to_end(write_yaml, client):
     assert parent.data.metrics["n_trials"] == 1000
     assert len(children_of(client, parent)) == 1000
     assert parent.data.metrics["best_loss"] == pytest.approx(min(r.loss for r in result.records))
+
+
+def test_early_stop_loss_threshold_ends_the_search_at_the_first_good_enough_trial(write_yaml):
+    result = run_search(
+        tiny(
+            write_yaml,
+            search={"max_evals": 20, "early_stop": {"loss_threshold": 10.0}},
+            register={"enabled": False},
+        )
+    )
+    assert len(result.records) == 1  # any log-loss is below 10
+
+
+@pytest.mark.parametrize(
+    ("search", "key", "fragment"),
+    [
+        ({"early_stop": {}}, "search.early_stop", "set at least one of 'patience'"),
+        ({"algo": "random", "tpe": {"gamma": 0.5}}, "search", "'tpe' settings apply to algo: tpe"),
+        ({"tpe": {"gamma": 0}}, "search.tpe.gamma", "greater than 0"),
+        ({"early_stop": {"patience": 0}}, "search.early_stop.patience", "greater than or equal to 1"),
+    ],
+)
+def test_bad_search_settings_name_the_key(write_yaml, search, key, fragment):
+    with pytest.raises(ConfigError) as err:
+        tiny(write_yaml, search=search)
+    assert err.value.key == key and fragment in str(err.value)
