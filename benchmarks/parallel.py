@@ -3,9 +3,11 @@
 One run measures, in turn and on the same trials (same seed):
 
 - sequential, local with parallelism 2 and spark with ``local[2]``, each searching
-  ``--trials`` trials of about one second (XGBoost on the bundled digits data, one thread per
-  trial): finished trials per minute, the ratio to sequential, and the per-trial overhead
-  (wall time per trial slot minus the trial's own fit time);
+  ``--trials`` trials of about one second (XGBoost with ``--rounds`` rounds on the bundled digits
+  data, one thread per trial): finished trials per minute, the ratio to sequential, and the
+  per-trial overhead (wall time per trial slot minus the trial's own fit time). Each executor
+  first runs a short warm-up search, whose start-up (the first search of a process: worker
+  imports, Spark's JVM) is printed on its own line;
 - search quality under parallelism: the mean best validation loss of the default experiment
   for parallelism 1 and 2 over ``--seeds`` seeds.
 
@@ -35,7 +37,7 @@ ONE_SECOND = {
 }
 
 
-def throughput(executor: str, parallelism: int, trials: int) -> dict[str, float]:
+def throughput(executor: str, parallelism: int, trials: int, rounds: int) -> dict[str, float]:
     """Trials per minute of one search: over the whole call, and in steady state (from the first
     finished trial to the last, i.e. without the one-time start-up of workers or Spark)."""
     overrides = {**ONE_SECOND, "search.max_evals": trials, "executor.name": executor}
@@ -43,7 +45,7 @@ def throughput(executor: str, parallelism: int, trials: int) -> dict[str, float]
         overrides["executor.parallelism"] = parallelism
     config = load_experiment(ROOT / "experiments" / "xgboost_breast_cancer.yaml", overrides)
     config = config.model_copy(
-        update={"model": config.model.model_copy(update={"params": {"n_estimators": 300}})}
+        update={"model": config.model.model_copy(update={"params": {"n_estimators": rounds}})}
     )
     started = time.perf_counter()
     result = run_search(config)
@@ -75,18 +77,21 @@ def quality(parallelism: int, seeds: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=500, help="XGBoost rounds: trial length")
     parser.add_argument("--spark-trials", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--no-spark", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
-        throughput("sequential", 1, 2)  # warm-up: imports, schema, first-use costs
         rows = [("sequential", 1), ("local", 2)] + ([] if args.no_spark else [("spark", 2)])
+        for executor, parallelism in rows:  # warm-up: imports, schema, workers, first-use costs
+            first = throughput(executor, parallelism, 2 * parallelism, args.rounds)
+            print(f"{executor:<10} first search of this process: startup_s {first['startup_s']:.1f}")
         figures = {}
         for executor, parallelism in rows:
             n = args.spark_trials if executor == "spark" else args.trials
-            f = figures[executor] = throughput(executor, parallelism, n)
+            f = figures[executor] = throughput(executor, parallelism, n, args.rounds)
             base = figures["sequential"]
             print(
                 f"{executor:<10} parallelism {parallelism} trials {n} mean_fit_s {f['fit_s']:.2f} "

@@ -22,66 +22,92 @@ from hyperopt.fmin import FMinIter
 from hyperopt.utils import coarse_utcnow
 from threadpoolctl import threadpool_limits
 
+from hpo_plugin.modelfiles import ModelFiles
 from hpo_plugin.objective import Objective
 from hpo_plugin.procs import EOF_FRAME, child_io, receive, send, spawn
 from hpo_plugin.records import TrialRecord
 from hpo_plugin.space import decode
-from hpo_plugin.tracking import SavedModel
 from hpo_plugin.trialrun import TrialContext, evaluate_trial, one_line
 
-POLL_S = 0.02  # how often hyperopt's loop looks for finished trials (its default is 1 s)
+POLL_S = 0.02  # hyperopt's pause between loop iterations (its default is 1 s)
+WAIT_S = 0.25  # the longest the loop waits for an event: how late it sees a timeout
 
 
 class PoolTrials(Trials):
-    """Trials whose queued (NEW) trials are taken by worker slots the moment they arrive."""
+    """Trials whose queued (NEW) trials are taken by worker slots the moment they arrive.
+
+    hyperopt's loop refreshes its trials after every poll; here a refresh made while a trial
+    waits in the queue first waits for a slot to take one or finish one, so the loop wakes
+    per event instead of spinning through polls (and their scans of every trial).
+    """
 
     asynchronous = True
 
     def __init__(self) -> None:
-        super().__init__()
-        self._arrived = threading.Condition()
+        self._changed = threading.Condition()
+        self._events = self._seen = 0  # takes and finishes so far; those the loop has seen
         self.closed = False
         self.cancelled = False
+        super().__init__()  # refreshes
 
     def insert_trial_docs(self, docs):
-        with self._arrived:
+        with self._changed:
             rval = super().insert_trial_docs(docs)
-            self._arrived.notify_all()
+            self._changed.notify_all()
         return rval
+
+    def refresh(self) -> None:
+        with self._changed:
+            if self._events == self._seen and not self.closed and self._queued() is not None:
+                self._changed.wait(WAIT_S)
+            self._seen = self._events
+        super().refresh()
+
+    def _queued(self) -> dict[str, Any] | None:
+        return next((doc for doc in self._dynamic_trials if doc["state"] == JOB_STATE_NEW), None)
 
     def take(self) -> dict[str, Any] | None:
         """The next queued trial, marked running; None once the search is over."""
-        with self._arrived:
+        with self._changed:
             while not self.closed:
-                for doc in self._dynamic_trials:
-                    if doc["state"] == JOB_STATE_NEW:
-                        doc["state"], doc["book_time"] = JOB_STATE_RUNNING, coarse_utcnow()
-                        return doc
-                self._arrived.wait()
+                if (doc := self._queued()) is not None:
+                    doc["state"], doc["book_time"] = JOB_STATE_RUNNING, coarse_utcnow()
+                    self._event()
+                    return doc
+                self._changed.wait()
         return None
 
+    def finish(self, doc: dict[str, Any], result: dict[str, Any]) -> None:
+        with self._changed:
+            doc["result"], doc["refresh_time"], doc["state"] = result, coarse_utcnow(), JOB_STATE_DONE
+            self._event()
+
+    def _event(self) -> None:
+        self._events += 1
+        self._changed.notify_all()
+
     def close(self, cancelled: bool = False) -> None:
-        with self._arrived:
+        with self._changed:
             self.closed, self.cancelled = True, self.cancelled or cancelled
-            self._arrived.notify_all()
+            self._changed.notify_all()
 
 
 class Slot:
-    """One worker process, restarted if it dies."""
+    """One worker process, restarted if it dies, kept for the next search if it lives."""
 
-    def __init__(self, objective: Objective, spec) -> None:
-        self.setup = (objective, spec.signature, spec.input_example)
-        self.process = _take_spare()
-        send(self.process.stdin, self.setup)
+    def __init__(self, objective: Objective) -> None:
+        self.setup = objective
+        self._start(_take_spare())
 
-    def _start(self) -> None:
-        self.process = spawn(WORKER)
-        send(self.process.stdin, self.setup)
+    def _start(self, process) -> None:
+        self.process = process
+        with contextlib.suppress(OSError):  # a dead worker is replaced at its first trial
+            send(process.stdin, self.setup)
 
     def evaluate(self, record: TrialRecord) -> tuple[dict[str, Any], Any]:
         """Run ``record``'s trial in the worker; fill in ``record``; return (result, model)."""
         if self.process is None or self.process.poll() is not None:
-            self._start()
+            self._start(spawn(WORKER))
         try:
             send(self.process.stdin, record.params)
             reply = receive(self.process.stdout)
@@ -96,11 +122,18 @@ class Slot:
         return {**result, "trial_number": record.number}, model
 
     def stop(self, kill: bool = False) -> None:
+        """End this search in the worker and keep it warm for the next one, or kill it."""
         if self.process is None:
             return
+        if not kill and self.process.poll() is None:
+            try:
+                send(self.process.stdin, END_OF_SEARCH)
+                _SPARES.append(self.process)
+                return
+            except OSError:
+                pass
         with contextlib.suppress(OSError):
-            if kill:
-                self.process.kill()
+            self.process.kill()
             self.process.stdin.close()
         self.process.wait()
 
@@ -117,12 +150,11 @@ def _serve(trials: PoolTrials, slot: Slot, ctx: TrialContext, space) -> None:
         ctx.writer.started(record)
         result, model = slot.evaluate(record)
         if trials.cancelled:  # interrupted: the writer ends this trial's run KILLED
-            if isinstance(model, SavedModel):
+            if isinstance(model, ModelFiles):
                 model.discard()
             return
         ctx.writer.finished(record, model)
-        doc["result"], doc["refresh_time"] = result, coarse_utcnow()
-        doc["state"] = JOB_STATE_DONE
+        trials.finish(doc, result)
 
 
 def _never_called(point):
@@ -132,7 +164,7 @@ def _never_called(point):
 def run(ctx: TrialContext) -> None:
     prepared, search = ctx.prepared, ctx.config.search
     trials = ctx.trials(PoolTrials())
-    slots = [Slot(prepared.objective, ctx.spec) for _ in range(ctx.config.executor.workers)]
+    slots = [Slot(prepared.objective) for _ in range(ctx.config.executor.workers)]
     threads = [
         threading.Thread(target=_serve, args=(trials, slot, ctx, prepared.hyperopt_space), daemon=True)
         for slot in slots
@@ -167,7 +199,8 @@ def run(ctx: TrialContext) -> None:
 
 
 WORKER = "hpo_plugin.pool:worker_main"
-_SPARES: list = []
+END_OF_SEARCH = None  # tells a worker to wait for the next search's objective
+_SPARES: list = []  # started workers waiting for a search: prestarted, or kept from the last one
 
 
 def prestart(n: int) -> None:
@@ -193,24 +226,30 @@ def _stop_spares() -> None:
 
 
 def worker_main() -> None:
-    """Entry point of a worker process: the objective once, then one trial per message."""
+    """Entry point of a worker process: per search, its objective, then one trial per message.
+
+    Never imports MLflow (it only writes each model's data file), so it starts faster.
+    """
     receive_frame, send_frame = child_io()
-    setup = receive_frame()
-    if setup is EOF_FRAME:
-        return
-    objective, signature, example = setup
-    with threadpool_limits(limits=objective.n_threads):
-        while (params := receive_frame()) is not EOF_FRAME:
-            record = TrialRecord(0, params)
-            result, model = evaluate_trial(objective, record)
-            if model is not None:  # saved here, in parallel; the writer only uploads it
-                try:
-                    model = SavedModel.save(model, signature, example)
-                except Exception as exc:
-                    record.fail(f"saving the model failed: {one_line(exc)}")
-                    result, model = {"status": STATUS_FAIL, "error": record.error}, None
-            fields = (record.status, record.loss, record.metrics, record.error, record.end_ms)
+    while (objective := receive_frame()) is not EOF_FRAME:
+        with threadpool_limits(limits=objective.n_threads):
+            _trials(objective, receive_frame, send_frame)
+
+
+def _trials(objective: Objective, receive_frame, send_frame) -> None:
+    while (params := receive_frame()) is not END_OF_SEARCH:
+        if params is EOF_FRAME:  # the search process is gone
+            os._exit(0)
+        record = TrialRecord(0, params)
+        result, model = evaluate_trial(objective, record)
+        if model is not None:  # written here, in parallel; the writer completes and uploads it
             try:
-                send_frame((fields, result, model))
-            except OSError:  # the search process is gone
-                os._exit(0)
+                model = ModelFiles.write(model)
+            except Exception as exc:
+                record.fail(f"saving the model failed: {one_line(exc)}")
+                result, model = {"status": STATUS_FAIL, "error": record.error}, None
+        fields = (record.status, record.loss, record.metrics, record.error, record.end_ms)
+        try:
+            send_frame((fields, result, model))
+        except OSError:  # the search process is gone
+            os._exit(0)

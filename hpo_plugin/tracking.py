@@ -7,15 +7,16 @@ serving-input check (a full reload of the model) is left to the tests.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import shutil
 import tempfile
 import time
 import warnings
+import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,16 @@ import mlflow
 import numpy as np
 import pandas as pd
 import sqlalchemy.exc
+import yaml
 from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param, RunTag
 from mlflow.models import Model, ModelSignature, infer_signature
+from mlflow.models.model import MLMODEL_FILE_NAME
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from hpo_plugin.errors import TrackingError
-from hpo_plugin.models import final_estimator, flavor_of
+from hpo_plugin.modelfiles import ModelFiles, pinned_requirements
+from hpo_plugin.models import flavor_of
 from hpo_plugin.records import now_ms
 
 PARAM_VALUE_LIMIT = 6000
@@ -101,12 +105,18 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> str:
 
 @dataclass
 class ModelWriter:
-    """Logs fitted models as MLflow LoggedModels with one signature and example per search."""
+    """Logs fitted models as MLflow LoggedModels with one signature and example per search.
+
+    MLflow saves the first model of each kind (flavor, class, requirements) in full; that
+    directory, less its data file, is the template every later model of the kind is completed
+    from: its own data file, the template's other files, and the MLmodel with its own ids.
+    """
 
     client: MlflowClient
     experiment_id: str
     signature: ModelSignature
     input_example: pd.DataFrame
+    templates: dict[tuple, _Template] = field(default_factory=dict, repr=False)
 
     @classmethod
     def for_data(
@@ -115,69 +125,80 @@ class ModelWriter:
         return cls(client, experiment_id, infer_signature(X, y), X.head(5))
 
     def log(self, run_id: str, model, name: str = "model", tags: Mapping[str, str] | None = None) -> str:
-        """Log ``model`` (or a :class:`SavedModel`) under ``run_id``; return its LoggedModel id."""
-        logged = self.client.create_logged_model(
-            self.experiment_id, name=name, source_run_id=run_id, tags=dict(tags or {})
-        )
+        """Log ``model`` (or its :class:`ModelFiles`) under ``run_id``; return its LoggedModel id."""
+        files = model if isinstance(model, ModelFiles) else ModelFiles.write(model)
         try:
-            self.client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
-            mlflow_model = Model(
-                artifact_path=logged.artifact_location,
-                model_uuid=logged.model_id,
-                run_id=run_id,
-                model_id=logged.model_id,
+            logged = self.client.create_logged_model(
+                self.experiment_id, name=name, source_run_id=run_id, tags=dict(tags or {})
             )
-            if isinstance(model, SavedModel):
-                model.upload(self.client, mlflow_model)
-            else:
-                with tempfile.TemporaryDirectory() as tmp:
-                    path = os.path.join(tmp, "model")
-                    save_model(model, path, mlflow_model, self.signature, self.input_example)
-                    self.client.log_model_artifacts(logged.model_id, path)
-        except BaseException:
-            self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
-            raise
+            try:
+                self.client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
+                self._template(files).complete(files, logged.artifact_location, run_id, logged.model_id)
+                self.client.log_model_artifacts(logged.model_id, files.path)
+            except BaseException:
+                self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+                raise
+        finally:
+            files.discard()
         self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
         return logged.model_id
 
+    def _template(self, files: ModelFiles) -> _Template:
+        if (template := self.templates.get(files.kind)) is None:
+            path = os.path.join(tempfile.mkdtemp(prefix="hpo-template-"), "model")
+            weakref.finalize(self, shutil.rmtree, os.path.dirname(path), True)
+            save_model(files.load(), path, None, self.signature, self.input_example, files.requirements)
+            template = self.templates[files.kind] = _Template.take(path, files.data_name)
+        return template
+
 
 @dataclass(frozen=True)
-class SavedModel:
-    """A model already saved in MLflow's format by the process that trained it.
-
-    Parallel workers save their own models, so the trial writer only stamps the LoggedModel's
-    ids into the MLmodel file and uploads the directory (no model crosses a pipe).
-    """
+class _Template:
+    """An MLflow model directory without its data file, and its MLmodel as a dict."""
 
     path: str
+    mlmodel: dict[str, Any]
+    size_without_data: int
 
     @classmethod
-    def save(cls, model, signature, example) -> SavedModel:
-        path = os.path.join(tempfile.mkdtemp(prefix="hpo-model-"), "model")
-        save_model(model, path, None, signature, example)
-        return cls(path)
+    def take(cls, path: str, data_name: str) -> _Template:
+        with open(os.path.join(path, MLMODEL_FILE_NAME)) as f:
+            mlmodel = yaml.load(f, Loader=_YAML_LOADER)
+        data = os.path.join(path, data_name)
+        size = mlmodel.get("model_size_bytes", 0) - os.path.getsize(data)
+        os.remove(data)
+        os.remove(os.path.join(path, MLMODEL_FILE_NAME))
+        return cls(path, mlmodel, size)
 
-    def upload(self, client: MlflowClient, stamp: Model) -> None:
-        try:
-            saved = Model.load(self.path)
-            for key in ("artifact_path", "model_uuid", "run_id", "model_id"):
-                setattr(saved, key, getattr(stamp, key))
-            saved.save(os.path.join(self.path, "MLmodel"))
-            client.log_model_artifacts(stamp.model_id, self.path)
-        finally:
-            self.discard()
+    def complete(self, files: ModelFiles, artifact_location: str, run_id: str, model_id: str) -> None:
+        """Make ``files`` a full MLflow model directory of this template's kind."""
+        shutil.copytree(self.path, files.path, dirs_exist_ok=True)
+        mlmodel = {
+            **self.mlmodel,
+            "artifact_path": artifact_location,
+            "model_uuid": model_id,
+            "run_id": run_id,
+            "model_id": model_id,
+            "utc_time_created": str(datetime.now(UTC).replace(tzinfo=None)),
+            "model_size_bytes": self.size_without_data + os.path.getsize(files.data_file),
+        }
+        with open(os.path.join(files.path, MLMODEL_FILE_NAME), "w") as out:
+            yaml.dump(mlmodel, out, Dumper=_YAML_DUMPER, default_flow_style=False)
 
-    def discard(self) -> None:
-        shutil.rmtree(os.path.dirname(self.path), ignore_errors=True)
+
+# libyaml where PyYAML has it: a trial's MLmodel (the signature, one entry per column) takes
+# ~10 ms to write in pure Python.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-def save_model(model, path: str, mlflow_model: Model | None, signature, example) -> None:
+def save_model(model, path: str, mlflow_model: Model | None, signature, example, requirements=None) -> None:
     """Save with the model's native flavor and pinned requirements (no inference subprocess)."""
     common = dict(
         mlflow_model=mlflow_model,
         signature=signature,
         input_example=example,
-        pip_requirements=pinned_requirements(model),
+        pip_requirements=list(requirements or pinned_requirements(model)),
     )
     if flavor_of(model) == "xgboost":
         import mlflow.xgboost
@@ -196,32 +217,6 @@ def save_model(model, path: str, mlflow_model: Model | None, signature, example)
         )
     finally:
         sklearn_logger.setLevel(level)
-
-
-@functools.cache
-def _pins(flavor: str, wraps_xgboost: bool) -> tuple[str, ...]:
-    import cloudpickle
-    import scipy
-    import sklearn
-    import xgboost
-
-    pins = [f"numpy=={np.__version__}", f"pandas=={pd.__version__}"]
-    if flavor == "xgboost" or wraps_xgboost:
-        pins.append(f"xgboost=={xgboost.__version__}")
-    if flavor == "sklearn":
-        pins += [
-            f"scikit-learn=={sklearn.__version__}",
-            f"scipy=={scipy.__version__}",
-            f"cloudpickle=={cloudpickle.__version__}",
-        ]
-    return tuple(pins)
-
-
-def pinned_requirements(model) -> list[str]:
-    """Requirements pinned to the installed versions of what the model needs to load."""
-    from xgboost import XGBModel
-
-    return list(_pins(flavor_of(model), isinstance(final_estimator(model), XGBModel)))
 
 
 def create_child_run(

@@ -28,9 +28,10 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 
+from hpo_plugin.modelfiles import ModelFiles
 from hpo_plugin.procs import EOF_FRAME, child_io, receive, send, spawn
 from hpo_plugin.records import FAILED, FINISHED, KILLED, RUNNING, TrialRecord, now_ms
-from hpo_plugin.tracking import ModelWriter, SavedModel, create_child_run, end_run, log_batch
+from hpo_plugin.tracking import ModelWriter, create_child_run, end_run, log_batch
 
 ERROR_TAG = "hpo.error"
 TRIAL_NUMBER_TAG = "hpo.trial_number"
@@ -69,7 +70,7 @@ class _Worker:
             log_batch(self.client, run_id, params=record.params, metrics=metrics, tags=tags)
             if record.status == FINISHED and model is not None:
                 update["model_id"] = self.models.log(run_id, model)
-            elif isinstance(model, SavedModel):
+            elif isinstance(model, ModelFiles):
                 model.discard()
             end_run(self.client, run_id, record.status, record.end_ms)
         except Exception as exc:  # a store or artifact failure fails this trial only
