@@ -132,10 +132,7 @@ class Slot:
                 return
             except OSError:
                 pass
-        with contextlib.suppress(OSError):
-            self.process.kill()
-            self.process.stdin.close()
-        self.process.wait()
+        _stop(self.process)
 
 
 def _exit_reason(code: int) -> str:
@@ -204,7 +201,9 @@ _SPARES: list = []  # started workers waiting for a search: prestarted, or kept 
 
 
 def prestart(n: int) -> None:
-    """Start ``n`` workers now: their imports overlap the search's setup (data, parent run)."""
+    """Have ``n`` workers ready: their imports overlap the search's setup (data, parent run)."""
+    while len(_SPARES) > n:
+        _stop(_SPARES.pop())
     _SPARES.extend(spawn(WORKER) for _ in range(n - len(_SPARES)))
 
 
@@ -216,13 +215,17 @@ def _take_spare():
     return spawn(WORKER)
 
 
+def _stop(process) -> None:
+    with contextlib.suppress(OSError):
+        process.stdin.close()
+        process.kill()
+    process.wait()
+
+
 @atexit.register
 def _stop_spares() -> None:
     while _SPARES:
-        process = _SPARES.pop()
-        with contextlib.suppress(OSError):
-            process.stdin.close()
-            process.kill()
+        _stop(_SPARES.pop())
 
 
 def worker_main() -> None:
@@ -234,6 +237,7 @@ def worker_main() -> None:
     while (objective := receive_frame()) is not EOF_FRAME:
         with threadpool_limits(limits=objective.n_threads):
             _trials(objective, receive_frame, send_frame)
+        objective = None  # an idle worker holds no dataset
 
 
 def _trials(objective: Objective, receive_frame, send_frame) -> None:

@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import TINY_XGB, children_of, free_port, start_server, stop_server
+from hyperopt import JOB_STATE_NEW
 from mlflow.tracking import MlflowClient
 
+from hpo_plugin import pool
 from hpo_plugin.config import load_experiment
 from hpo_plugin.errors import ConfigError
 from hpo_plugin.search import run_search, threads_per_trial
@@ -33,6 +35,14 @@ def experiment(write_yaml, executor: dict, max_evals: int = 6, n_estimators: int
     raw["register"] = {"enabled": False}
     raw["executor"] = executor
     return write_yaml(yaml.safe_dump(raw))
+
+
+@pytest.fixture(autouse=True)
+def fresh_workers():
+    """Workers stay warm between searches; each test here starts from none."""
+    pool._stop_spares()
+    yield
+    pool._stop_spares()
 
 
 def assert_complete_search(client: MlflowClient, result, max_evals: int) -> list:
@@ -61,6 +71,45 @@ def test_local_executor_runs_trials_in_parallel_into_sqlite(write_yaml, client):
     starts = sorted((c.info.start_time, c.info.end_time) for c in children)
     # Two workers: some trial starts before the previous one ended.
     assert any(b[0] < a[1] for a, b in itertools.pairwise(starts))
+
+
+def test_workers_stay_warm_across_searches_of_a_process(write_yaml, client):
+    path = experiment(write_yaml, {"name": "local", "parallelism": 2}, max_evals=4)
+    run_search(load_experiment(path))
+    warm = {process.pid for process in pool._SPARES}
+    assert len(warm) == 2 and all(process.poll() is None for process in pool._SPARES)
+    second = run_search(load_experiment(path, {"search.seed": 1}))
+    assert {process.pid for process in pool._SPARES} == warm
+    assert_complete_search(client, second, 4)
+    pool.prestart(1)  # a search that needs fewer workers stops the others
+    assert len(pool._SPARES) == 1 and pool._SPARES[0].pid in warm
+
+
+def test_a_worker_process_never_imports_mlflow():
+    """Workers write model files natively; MLflow's import would slow every worker's start."""
+    code = (
+        "import sys, hpo_plugin.pool, hpo_plugin.objective, hpo_plugin.modelfiles;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'mlflow'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_search_loop_waits_for_a_slot_instead_of_polling(monkeypatch):
+    monkeypatch.setattr(pool, "WAIT_S", 30.0)
+    trials = pool.PoolTrials()
+    misc = {"tid": 0, "cmd": None, "workdir": None, "idxs": {}, "vals": {}}
+    trials.insert_trial_docs(trials.new_trial_docs([0], [None], [{"status": "new"}], [misc]))
+    assert trials._dynamic_trials[0]["state"] == JOB_STATE_NEW
+    taker = threading.Timer(0.2, trials.take)
+    taker.start()
+    started = time.monotonic()
+    trials.refresh()  # a trial waits in the queue: block until a slot takes it
+    assert 0.1 < time.monotonic() - started < 20
+    started = time.monotonic()
+    trials.refresh()  # nothing queued: no wait
+    assert time.monotonic() - started < 1
+    trials.close()
 
 
 def test_local_executor_proposes_what_sequential_does_for_its_first_points(write_yaml, client):
