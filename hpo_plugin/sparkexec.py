@@ -96,6 +96,7 @@ def session(master: str):
         SparkSession.builder.master(master)
         .appName("hpo_plugin")
         .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.python.daemon.module", "hpo_plugin.sparkdaemon")
         .getOrCreate()
     )
 

@@ -7,6 +7,7 @@ serving-input check (a full reload of the model) is left to the tests.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -217,6 +218,15 @@ def save_model(model, path: str, mlflow_model: Model | None, signature, example,
         )
     finally:
         sklearn_logger.setLevel(level)
+
+
+def warm_up() -> None:
+    """Pay MLflow's first-use costs now (flavor imports, its scan of installed packages)."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = np.arange(8.0).reshape(4, 2), np.array([0, 1, 0, 1])
+    with tempfile.TemporaryDirectory() as tmp, contextlib.suppress(Exception):
+        save_model(LogisticRegression().fit(X, y), os.path.join(tmp, "model"), None, None, None)
 
 
 def create_child_run(

@@ -31,7 +31,7 @@ from mlflow.tracking import MlflowClient
 from hpo_plugin.modelfiles import ModelFiles
 from hpo_plugin.procs import EOF_FRAME, child_io, receive, send, spawn
 from hpo_plugin.records import FAILED, FINISHED, KILLED, RUNNING, TrialRecord, now_ms
-from hpo_plugin.tracking import ModelWriter, create_child_run, end_run, log_batch
+from hpo_plugin.tracking import ModelWriter, create_child_run, end_run, log_batch, warm_up
 
 ERROR_TAG = "hpo.error"
 TRIAL_NUMBER_TAG = "hpo.trial_number"
@@ -299,25 +299,10 @@ def _stop_spare() -> None:
             process.wait(timeout=2)
 
 
-def _warm_up() -> None:
-    """Pay first-use costs (flavor imports, MLflow's scan of installed packages) while idle."""
-    import tempfile
-
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression
-
-    from hpo_plugin.tracking import save_model
-
-    X, y = np.arange(8.0).reshape(4, 2), np.array([0, 1, 0, 1])
-    model = LogisticRegression().fit(X, y)
-    with tempfile.TemporaryDirectory() as tmp, contextlib.suppress(Exception):
-        save_model(model, os.path.join(tmp, "model"), None, None, None)
-
-
 def child_main() -> None:
     """Entry point of the writer process."""
     receive, send = child_io(niceness=5)  # bookkeeping yields the CPU to the trials
-    _warm_up()
+    warm_up()
     # One search after another, until the search process closes the pipe.
     while isinstance(spec := receive(), WriterSpec):
         if _serve(spec.worker(), receive, send) is EOF_FRAME:

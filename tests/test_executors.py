@@ -284,6 +284,19 @@ def test_spark_trials_log_through_a_tracking_server_into_postgres(write_yaml, po
     assert model.status == "READY"
 
 
+@pytest.mark.slow
+def test_spark_tasks_start_with_the_trial_modules_imported():
+    """SparkTrials' tasks never reuse a Python worker; ours fork from a daemon that preloaded them."""
+    pytest.importorskip("pyspark")
+    from hpo_plugin.sparkexec import session
+
+    spark = session("local[2]")
+    wanted = ("xgboost", "sklearn", "mlflow.store.tracking.sqlalchemy_store", "hpo_plugin.objective")
+    rdd = spark.sparkContext.parallelize([0], 1)
+    task = rdd.mapPartitions(lambda _: [[n in sys.modules for n in wanted]])
+    assert task.collect() == [[True] * len(wanted)]
+
+
 def test_cli_flags_choose_the_executor(write_yaml, client):
     from click.testing import CliRunner
 
