@@ -2,7 +2,8 @@
 
 One run measures, in turn and on the same trials (same seed):
 
-- sequential, local with parallelism 2 and spark with ``local[2]``, each searching
+- sequential and local with parallelism 2, in ``--repeats`` interleaved pairs, then spark with
+  ``local[2]`` once, each searching
   ``--trials`` trials of about one second (XGBoost with ``--rounds`` rounds on the bundled digits
   data, one thread per trial): finished trials per minute, the ratio to sequential, and the
   per-trial overhead (wall time per trial slot minus the trial's own fit time). Each executor
@@ -11,7 +12,7 @@ One run measures, in turn and on the same trials (same seed):
 - search quality under parallelism: the mean best validation loss of the default experiment
   for parallelism 1 and 2 over ``--seeds`` seeds.
 
-    .venv/bin/python benchmarks/parallel.py --trials 100 --spark-trials 20 --seeds 5
+    .venv/bin/python benchmarks/parallel.py --trials 60 --repeats 3 --spark-trials 20 --seeds 5
 """
 
 from __future__ import annotations
@@ -74,9 +75,19 @@ def quality(parallelism: int, seeds: int) -> list[float]:
     return losses
 
 
+def _line(executor: str, parallelism: int, n: int, f: dict[str, float], base: dict[str, float]) -> str:
+    return (
+        f"{executor:<10} parallelism {parallelism} trials {n} mean_fit_s {f['fit_s']:.2f} "
+        f"whole_call: trials_per_min {f['whole']:.1f} ratio {f['whole'] / base['whole']:.2f} | "
+        f"steady: trials_per_min {f['steady']:.1f} ratio {f['steady'] / base['steady']:.2f} "
+        f"overhead_per_trial_s {f['overhead_s']:.2f} | startup_s {f['startup_s']:.1f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--trials", type=int, default=60)
+    parser.add_argument("--repeats", type=int, default=3, help="sequential/local pairs, interleaved")
     parser.add_argument("--rounds", type=int, default=500, help="XGBoost rounds: trial length")
     parser.add_argument("--spark-trials", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=5)
@@ -88,17 +99,23 @@ def main() -> None:
         for executor, parallelism in rows:  # warm-up: imports, schema, workers, first-use costs
             first = throughput(executor, parallelism, 2 * parallelism, args.rounds)
             print(f"{executor:<10} first search of this process: startup_s {first['startup_s']:.1f}")
-        figures = {}
-        for executor, parallelism in rows:
-            n = args.spark_trials if executor == "spark" else args.trials
-            f = figures[executor] = throughput(executor, parallelism, n, args.rounds)
-            base = figures["sequential"]
+        # Pairs run back to back, so a slow spell of this shared machine hits both sides.
+        ratios = {"whole": [], "steady": []}
+        for _ in range(args.repeats):
+            base = throughput("sequential", 1, args.trials, args.rounds)
+            local = throughput("local", 2, args.trials, args.rounds)
+            print(_line("sequential", 1, args.trials, base, base))
+            print(_line("local", 2, args.trials, local, base))
+            for key in ratios:
+                ratios[key].append(local[key] / base[key])
+        for key, values in ratios.items():
             print(
-                f"{executor:<10} parallelism {parallelism} trials {n} mean_fit_s {f['fit_s']:.2f} "
-                f"whole_call: trials_per_min {f['whole']:.1f} ratio {f['whole'] / base['whole']:.2f} | "
-                f"steady: trials_per_min {f['steady']:.1f} ratio {f['steady'] / base['steady']:.2f} "
-                f"overhead_per_trial_s {f['overhead_s']:.2f} | startup_s {f['startup_s']:.1f}"
+                f"local/sequential {key}: median {statistics.median(values):.2f} "
+                f"range {min(values):.2f}-{max(values):.2f} over {len(values)} pairs"
             )
+        if not args.no_spark:
+            spark = throughput("spark", 2, args.spark_trials, args.rounds)
+            print(_line("spark", 2, args.spark_trials, spark, base))
         for parallelism in (1, 2) if args.seeds > 1 else ():
             losses = quality(parallelism, args.seeds)
             print(
