@@ -4,7 +4,8 @@ hyperopt's own asynchronous loop (``FMinIter``) proposes trials into :class:`Poo
 thread per worker slot takes each new trial as soon as it is queued, sends its params to its
 worker process and hands start and finish to the search's trial writer, which alone writes to
 MLflow (so sqlite's single writer is never contended). A worker that dies fails only the trial
-it was running; the slot starts a new worker and the search goes on.
+it was running; the slot starts a new worker and the search goes on. Workers outlive their
+search: the next search of the process reuses them, as it reuses the trial writer.
 """
 
 from __future__ import annotations
