@@ -27,7 +27,7 @@ import pandas as pd
 import sqlalchemy.exc
 import yaml
 from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param, RunTag
-from mlflow.models import Model, ModelSignature, infer_signature
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.models.model import MLMODEL_FILE_NAME
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
@@ -127,14 +127,16 @@ class ModelWriter:
 
     def log(self, run_id: str, model, name: str = "model", tags: Mapping[str, str] | None = None) -> str:
         """Log ``model`` (or its :class:`ModelFiles`) under ``run_id``; return its LoggedModel id."""
-        files = model if isinstance(model, ModelFiles) else ModelFiles.write(model)
+        fitted = None if isinstance(model, ModelFiles) else model
+        files = model if fitted is None else ModelFiles.write(model)
         try:
             logged = self.client.create_logged_model(
                 self.experiment_id, name=name, source_run_id=run_id, tags=dict(tags or {})
             )
             try:
                 self.client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
-                self._template(files).complete(files, logged.artifact_location, run_id, logged.model_id)
+                template = self._template(files, fitted)
+                template.complete(files, logged.artifact_location, run_id, logged.model_id)
                 self.client.log_model_artifacts(logged.model_id, files.path)
             except BaseException:
                 self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
@@ -144,11 +146,13 @@ class ModelWriter:
         self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
         return logged.model_id
 
-    def _template(self, files: ModelFiles) -> _Template:
+    def _template(self, files: ModelFiles, fitted=None) -> _Template:
+        """The template of ``files``' kind, saved by MLflow from ``fitted`` (or the file) if new."""
         if (template := self.templates.get(files.kind)) is None:
             path = os.path.join(tempfile.mkdtemp(prefix="hpo-template-"), "model")
             weakref.finalize(self, shutil.rmtree, os.path.dirname(path), True)
-            save_model(files.load(), path, None, self.signature, self.input_example, files.requirements)
+            model = fitted if fitted is not None else files.load()
+            save_model(model, path, self.signature, self.input_example, files.requirements)
             template = self.templates[files.kind] = _Template.take(path, files.data_name)
         return template
 
@@ -193,10 +197,9 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-def save_model(model, path: str, mlflow_model: Model | None, signature, example, requirements=None) -> None:
+def save_model(model, path: str, signature, example, requirements=None) -> None:
     """Save with the model's native flavor and pinned requirements (no inference subprocess)."""
     common = dict(
-        mlflow_model=mlflow_model,
         signature=signature,
         input_example=example,
         pip_requirements=list(requirements or pinned_requirements(model)),
@@ -226,7 +229,7 @@ def warm_up() -> None:
 
     X, y = np.arange(8.0).reshape(4, 2), np.array([0, 1, 0, 1])
     with tempfile.TemporaryDirectory() as tmp, contextlib.suppress(Exception):
-        save_model(LogisticRegression().fit(X, y), os.path.join(tmp, "model"), None, None, None)
+        save_model(LogisticRegression().fit(X, y), os.path.join(tmp, "model"), None, None)
 
 
 def create_child_run(

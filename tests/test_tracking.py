@@ -46,7 +46,7 @@ def test_templated_model_matches_mlflows_own_save(kind, client, data, tmp_path):
     assert len(writer.templates) == 1 and not os.path.exists(files.path)
 
     reference = tmp_path / "reference"
-    save_model(second, str(reference), None, writer.signature, writer.input_example)
+    save_model(second, str(reference), writer.signature, writer.input_example)
     location = client.get_logged_model(model_id).artifact_location
     logged = mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(tmp_path / "logged"))
     assert sorted(os.listdir(logged)) == sorted(os.listdir(reference))
