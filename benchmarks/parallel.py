@@ -3,12 +3,11 @@
 One run measures, in turn and on the same trials (same seed):
 
 - sequential and local with parallelism 2, in ``--repeats`` interleaved pairs, then spark with
-  ``local[2]`` once, each searching
-  ``--trials`` trials of about one second (XGBoost with ``--rounds`` rounds on the bundled digits
-  data, one thread per trial): finished trials per minute, the ratio to sequential, and the
-  per-trial overhead (wall time per trial slot minus the trial's own fit time). Each executor
-  first runs a short warm-up search, whose start-up (the first search of a process: worker
-  imports, Spark's JVM) is printed on its own line;
+  ``local[2]`` once, each searching ``--trials`` trials of about one second (XGBoost with
+  ``--rounds`` rounds on the bundled digits data, one thread per trial): finished trials per
+  minute, the ratio to sequential, and the per-trial overhead (wall time per trial slot minus
+  the trial's own fit time). Each executor first runs a short warm-up search, whose start-up
+  (the first search of a process: worker imports, Spark's JVM) is printed on its own line;
 - search quality under parallelism: the mean best validation loss of the default experiment
   for parallelism 1 and 2 over ``--seeds`` seeds.
 
