@@ -21,8 +21,9 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from hpo_plugin.config import load_experiment
-from hpo_plugin.report import load_trials, log_report
+from hpo_plugin.report import log_report
 from hpo_plugin.search import run_search
+from hpo_plugin.tracking.schema import load_trials
 
 EXPERIMENT = {
     "name": "report_speed",

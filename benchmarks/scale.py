@@ -20,8 +20,8 @@ from pathlib import Path
 
 import mlflow
 
-from hpo_plugin import search as search_module
 from hpo_plugin.config import load_experiment
+from hpo_plugin.search import prepare as prepare_module
 from hpo_plugin.search import run_search
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--algo", default="tpe")
     args = parser.parse_args()
     suggest_s: list[float] = []
-    real_build = search_module.build_algorithm
+    real_build = prepare_module.build_algorithm
 
     def timed_build(name, spec):
         suggest = real_build(name, spec)
@@ -46,7 +46,7 @@ def main() -> None:
 
         return timed
 
-    search_module.build_algorithm = timed_build
+    prepare_module.build_algorithm = timed_build
     overrides = {
         "search.max_evals": args.trials,
         "search.algo": args.algo,

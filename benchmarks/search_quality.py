@@ -61,23 +61,25 @@ def run_one(task: tuple[str, str, int, int]) -> list[float]:
     kind, algo, tpe = _variant(variant)
     if kind == "optuna":
         return _optuna(_config(dataset, seed, budget, "random", None), budget)
-    from hpo_plugin.search import prepare_search, run_fmin
+    from hpo_plugin.executors.loop import minimize
+    from hpo_plugin.search import prepare_search
+    from hpo_plugin.space import decode
 
     prepared = prepare_search(_config(dataset, seed, budget, algo, None if kind == "custom" else tpe))
     if kind == "custom":  # a candidate setting of our default: TPE settings (+ start points)
         prepared = _custom(prepared, dict(tpe))
     losses: list[float] = []
 
-    def on_trial(params):
+    def on_trial(point):
         try:
-            loss = prepared.objective.evaluate(params).loss
+            loss = prepared.objective.evaluate(decode(point)).loss
         except Exception:
             losses.append(math.inf)
             return {"status": "fail"}
         losses.append(loss)
         return {"status": "ok", "loss": loss}
 
-    run_fmin(prepared, on_trial)
+    minimize(prepared, on_trial)
     return losses
 
 
@@ -93,8 +95,9 @@ def _variant(name: str) -> tuple[str, str, dict | None]:
 def _custom(prepared, settings: dict):
     import dataclasses
 
-    from hpo_plugin.algorithms import HYPEROPT_TPE, StartFrom
-    from hpo_plugin.startpoints import start_points
+    from hpo_plugin.algorithms.points import StartFrom
+    from hpo_plugin.algorithms.tpe import HYPEROPT_TPE
+    from hpo_plugin.objectives.startpoints import start_points
 
     start = settings.pop("start", 0)
     fields = {k: type(getattr(HYPEROPT_TPE, k))(v) for k, v in settings.items()}

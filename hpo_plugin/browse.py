@@ -9,8 +9,14 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from hpo_plugin.errors import TrackingError
-from hpo_plugin.parent import ROLE_TAG, SEARCH_TAG, search_parent
-from hpo_plugin.report import load_trials
+from hpo_plugin.tracking.schema import (
+    BEST_PARAM_PREFIX,
+    ROLE_TAG,
+    SEARCH_ROLE,
+    SEARCH_TAG,
+    load_trials,
+    search_parent,
+)
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
@@ -25,7 +31,7 @@ def list_searches(client: MlflowClient, experiment: str) -> pd.DataFrame:
     """One row per search parent run in the experiment, newest first."""
     runs = client.search_runs(
         [experiment_id(client, experiment)],
-        f"tags.`{ROLE_TAG}` = 'search'",
+        f"tags.`{ROLE_TAG}` = '{SEARCH_ROLE}'",
         order_by=["attributes.start_time DESC"],
         max_results=5000,
     )
@@ -85,7 +91,7 @@ def summary(client: MlflowClient, run_id: str) -> dict[str, object]:
         {k: v for k, v in params.items() if k.startswith(("search.", "objective.", "data.", "model."))}
     )
     out.update({k: v for k, v in sorted(metrics.items()) if not k.startswith("importance_")})
-    out.update({k: v for k, v in params.items() if k.startswith("best.")})
+    out.update({k: v for k, v in params.items() if k.startswith(BEST_PARAM_PREFIX)})
     out.update({k: v for k, v in sorted(metrics.items()) if k.startswith("importance_")})
     return out
 

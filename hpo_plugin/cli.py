@@ -139,7 +139,7 @@ def search(
     experiment_name,
 ) -> None:
     """Run the search defined in EXPERIMENT (a YAML file)."""
-    from hpo_plugin.writer import prestart
+    from hpo_plugin.tracking.writer import prestart
 
     prestart()  # the trial writer imports MLflow while we load the config and the data
 
@@ -327,8 +327,8 @@ def show(run_id, k, fmt, tracking_uri, experiment_name) -> None:
 @reports_errors
 def report(run_id, tracking_uri, experiment_name) -> None:
     """(Re)build the report/ artifacts of search RUN_ID from MLflow."""
-    from hpo_plugin.browse import search_parent
     from hpo_plugin.report import log_report
+    from hpo_plugin.tracking.schema import search_parent
 
     client = _client(tracking_uri)
     search_parent(client, run_id)

@@ -16,12 +16,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hpo_plugin.algorithms import ALGORITHMS, HYPEROPT_TPE, TpeSettings
+from hpo_plugin.algorithms import ALGORITHMS
+from hpo_plugin.algorithms.tpe import HYPEROPT_TPE, TpeSettings
 from hpo_plugin.data import DATASETS
-from hpo_plugin.errors import ConfigError
+from hpo_plugin.errors import ConfigError, SpaceError
 from hpo_plugin.executors import EXECUTORS
 from hpo_plugin.metrics import METRICS
-from hpo_plugin.models import MODEL_FAMILIES
+from hpo_plugin.objectives.families import MODEL_FAMILIES
 from hpo_plugin.space import CHOICE, Option, Param, parse_space, relabel
 
 
@@ -106,7 +107,10 @@ class ModelConfig(_Frozen):
     @field_validator("space", mode="before")
     @classmethod
     def _parse(cls, v: Any) -> tuple[Param, ...]:
-        return v if isinstance(v, tuple) else parse_space(v)
+        try:
+            return v if isinstance(v, tuple) else parse_space(v)
+        except SpaceError as exc:  # pydantic reports a ValueError under the key that holds it
+            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _disjoint(self) -> ModelConfig:

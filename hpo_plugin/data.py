@@ -67,32 +67,41 @@ class Dataset:
         return tuple(c for c in self.X_search.columns if c not in self.categorical)
 
 
-def load_frame(data, base_dir: Path) -> tuple[pd.DataFrame, str, str, str]:
-    """Return (frame, target column, dataset name, source) for a DataConfig."""
+def load_frame(data, base_dir: Path, source: str = "") -> tuple[pd.DataFrame, str, str, str]:
+    """Return (frame, target column, dataset name, its location) for a DataConfig.
+
+    ``source`` (the experiment file) is what errors name.
+    """
     if data.dataset is not None:
         bunch = DATASETS[data.dataset](as_frame=True)
         frame = bunch.frame
         target = data.target or "target"
         if target not in frame.columns:
-            raise DataError(f"data.target: column {target!r} is not in dataset {data.dataset!r}")
+            raise DataError(source, "data.target", f"column {target!r} is not in dataset {data.dataset!r}")
         return frame, target, data.dataset, f"sklearn.datasets.load_{data.dataset}"
     path = Path(data.path)
     if not path.is_absolute():
         path = base_dir / path
     reader = READERS.get(path.suffix.lower())
     if reader is None:
-        raise DataError(f"data.path: {path.name} has an unsupported suffix; use {', '.join(READERS)}")
+        raise DataError(
+            source, "data.path", f"{path.name} has an unsupported suffix; use {', '.join(READERS)}"
+        )
     if not path.is_file():
-        raise DataError(f"data.path: {path} does not exist; fix the path (relative to the YAML file)")
+        raise DataError(
+            source, "data.path", f"{path} does not exist; fix the path (relative to the YAML file)"
+        )
     try:
         frame = reader(path)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise DataError(f"data.path: cannot read {path}: {reason}") from None
+        raise DataError(source, "data.path", f"cannot read {path}: {reason}") from None
     if data.target not in frame.columns:
         raise DataError(
-            f"data.target: column {data.target!r} is not in {path.name}; "
-            f"columns are {', '.join(map(str, frame.columns[:20]))}"
+            source,
+            "data.target",
+            f"column {data.target!r} is not in {path.name}; "
+            f"columns are {', '.join(map(str, frame.columns[:20]))}",
         )
     return frame, data.target, path.stem, str(path.resolve())
 
@@ -107,18 +116,21 @@ def infer_task(y: pd.Series) -> str:
     return REGRESSION
 
 
-def prepare(data, validation, base_dir: Path) -> Dataset:
-    """Load, check and split the data described by a DataConfig and ValidationConfig."""
-    frame, target, name, source = load_frame(data, base_dir)
+def prepare(data, validation, base_dir: Path, source: str = "") -> Dataset:
+    """Load, check and split the data described by a DataConfig and ValidationConfig.
+
+    ``source`` (the experiment file) is what errors name; paths are relative to ``base_dir``.
+    """
+    frame, target, name, location = load_frame(data, base_dir, source)
     if frame.empty or len(frame.columns) < 2:
-        raise DataError("data: the table is empty or has no feature columns; check the file")
+        raise DataError(source, "data", "the table is empty or has no feature columns; check the file")
     frame = frame.dropna(subset=[target]).reset_index(drop=True)
     features = frame.drop(columns=[target])
     # Integer features become float so a missing value at prediction time fits the signature.
     ints = [c for c in features.columns if pd.api.types.is_integer_dtype(features[c])]
     features = features.astype(dict.fromkeys(ints, "float64"))
     if empty := [str(c) for c in features.columns if features[c].isna().all()]:
-        raise DataError(f"data: column(s) {empty} hold no values at all; drop or fill them")
+        raise DataError(source, "data", f"column(s) {empty} hold no values at all; drop or fill them")
     y_raw = frame[target]
     task = data.task or infer_task(y_raw)
     classes = None
@@ -127,17 +139,25 @@ def prepare(data, validation, base_dir: Path) -> Dataset:
         classes_arr, y = np.unique(labels.to_numpy(), return_inverse=True)
         classes = tuple(c.item() if hasattr(c, "item") else c for c in classes_arr)
         if len(classes) < 2:
-            raise DataError(f"data.target: {target!r} has a single class; a classifier needs two or more")
+            raise DataError(
+                source, "data.target", f"{target!r} has a single class; a classifier needs two or more"
+            )
         if task == BINARY and len(classes) != 2:
-            raise DataError(f"data.task: binary, but {target!r} has {len(classes)} classes; use multiclass")
+            raise DataError(
+                source, "data.task", f"binary, but {target!r} has {len(classes)} classes; use multiclass"
+            )
         if (counts := np.bincount(y)).min() < 2:
             raise DataError(
-                f"data.target: class {classes[int(counts.argmin())]!r} has fewer than 2 rows; "
-                "drop it or merge it with another class"
+                source,
+                "data.target",
+                f"class {classes[int(counts.argmin())]!r} has fewer than 2 rows; "
+                "drop it or merge it with another class",
             )
     else:
         if not pd.api.types.is_numeric_dtype(y_raw):
-            raise DataError(f"data.task: regression needs a numeric target; {target!r} is {y_raw.dtype}")
+            raise DataError(
+                source, "data.task", f"regression needs a numeric target; {target!r} is {y_raw.dtype}"
+            )
         y = y_raw.to_numpy(dtype=float)
     categorical = tuple(str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c]))
     stratify = y if task in CLASSIFICATION else None
@@ -147,10 +167,10 @@ def prepare(data, validation, base_dir: Path) -> Dataset:
         )
         folds = _folds(y_search, task, validation, data.split_seed)
     except ValueError as exc:
-        raise DataError(f"data: cannot split {len(frame)} rows: {exc}") from None
+        raise DataError(source, "data", f"cannot split {len(frame)} rows: {exc}") from None
     return Dataset(
         name=name,
-        source=source,
+        source=location,
         target=target,
         task=task,
         classes=classes,

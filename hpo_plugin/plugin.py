@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from mlflow.tracking.context.abstract_context import RunContextProvider
 
 from hpo_plugin import __version__
+from hpo_plugin.tracking.schema import CONFIG_DIGEST_TAG, SEARCH_TAG, VERSION_TAG
 
 SEARCH_ENV, DIGEST_ENV = "HPO_SEARCH_ID", "HPO_CONFIG_DIGEST"
 
@@ -28,9 +29,9 @@ class SearchRunContextProvider(RunContextProvider):
 
     def tags(self) -> dict[str, str]:
         try:
-            tags = {"hpo.search_id": os.environ[SEARCH_ENV], "hpo.version": __version__}
+            tags = {SEARCH_TAG: os.environ[SEARCH_ENV], VERSION_TAG: __version__}
             if digest := os.environ.get(DIGEST_ENV):
-                tags["hpo.config_digest"] = digest
+                tags[CONFIG_DIGEST_TAG] = digest
             return tags
         except Exception:
             return {}

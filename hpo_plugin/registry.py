@@ -20,22 +20,27 @@ from mlflow.tracking import MlflowClient
 
 from hpo_plugin import __version__
 from hpo_plugin.errors import TrackingError
-from hpo_plugin.parent import (
+from hpo_plugin.tracking.client import retrying
+from hpo_plugin.tracking.records import FINISHED
+from hpo_plugin.tracking.schema import (
     BEST_RUN_TAG,
+    CHAMPION_HISTORY_TAG,
     CONFIG_DIGEST_TAG,
     DATASET_DIGEST_TAG,
+    DECISION_TAG,
     FINAL_MODEL_TAG,
+    LOSS_METRIC,
+    PARENT_RUN_TAG,
+    REASON_TAG,
     REGISTER_NAME_TAG,
     ROLE_TAG,
+    SEARCH_ROLE,
     SEARCH_TAG,
     TEST_DIGEST_TAG,
+    VERSION_TAG,
 )
-from hpo_plugin.records import FINISHED
-from hpo_plugin.tracking import retrying
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-DECISION_TAG, REASON_TAG = "hpo.decision", "hpo.decision_reason"
-HISTORY_TAG = "hpo.champion_history"
 SETTLE_S = (0.2, 0.6)
 
 
@@ -64,7 +69,7 @@ def check_search(client: MlflowClient, parent_run_id: str) -> tuple:
     """The parent run, its best trial and its final model id, or TrackingError saying why not."""
     parent = _get_run(client, parent_run_id)
     tags = parent.data.tags
-    if tags.get(ROLE_TAG) != "search":
+    if tags.get(ROLE_TAG) != SEARCH_ROLE:
         raise TrackingError(
             f"run {parent_run_id} is not a search parent run; pass the run id `hpo search` printed"
         )
@@ -76,9 +81,9 @@ def check_search(client: MlflowClient, parent_run_id: str) -> tuple:
     if not {"objective.metric", "objective.direction", "search.algo"} <= set(parent.data.params):
         raise TrackingError(f"search {parent_run_id} has no recorded settings; it was not run by hpo search")
     best = _get_run(client, tags[BEST_RUN_TAG])
-    loss = best.data.metrics.get("loss", math.nan)
+    loss = best.data.metrics.get(LOSS_METRIC, math.nan)
     if (
-        best.data.tags.get("mlflow.parentRunId") != parent_run_id
+        best.data.tags.get(PARENT_RUN_TAG) != parent_run_id
         or best.info.experiment_id != parent.info.experiment_id
         or best.info.status != FINISHED
         or not math.isfinite(loss)
@@ -152,7 +157,7 @@ def _lineage(parent, best) -> dict[str, str]:
         DATASET_DIGEST_TAG: tags.get(DATASET_DIGEST_TAG, ""),
         TEST_DIGEST_TAG: tags.get(TEST_DIGEST_TAG, ""),
         CONFIG_DIGEST_TAG: tags.get(CONFIG_DIGEST_TAG, ""),
-        "hpo.version": __version__,
+        VERSION_TAG: __version__,
     }
     lineage.update({f"hpo.{k}": str(v) for k, v in metrics.items() if k.startswith("test_")})
     return lineage
@@ -237,14 +242,14 @@ def _champion(client: MlflowClient, name: str):
 
 
 def _history(client: MlflowClient, name: str) -> list[str]:
-    return json.loads(client.get_registered_model(name).tags.get(HISTORY_TAG, "[]"))
+    return json.loads(client.get_registered_model(name).tags.get(CHAMPION_HISTORY_TAG, "[]"))
 
 
 def _set_champion(client: MlflowClient, name: str, version: str, how: str) -> None:
     version = str(version)
     retrying(client.set_registered_model_alias, name, CHAMPION, version)
     history = [v for v in _history(client, name) if v != version] + [version]
-    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+    client.set_registered_model_tag(name, CHAMPION_HISTORY_TAG, json.dumps(history))
     client.set_model_version_tag(name, version, "hpo.champion_since", f"{time.time():.0f} ({how})")
 
 
@@ -276,7 +281,7 @@ def rollback(client: MlflowClient, name: str) -> str:
         raise TrackingError(f"model {name!r} has no previous champion before version {current_version}")
     previous = history[-1]
     retrying(client.set_registered_model_alias, name, CHAMPION, previous)
-    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+    client.set_registered_model_tag(name, CHAMPION_HISTORY_TAG, json.dumps(history))
     client.set_model_version_tag(name, previous, "hpo.rolled_back_from", current_version)
     client.set_model_version_tag(name, current_version, "hpo.rolled_back_at", f"{time.time():.0f}")
     return f"Model {name!r}: champion rolled back from version {current_version} to {previous}"

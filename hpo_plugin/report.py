@@ -1,4 +1,5 @@
-"""Plots and one self-contained HTML page for a search, built from one query of its children.
+"""Plots and one self-contained HTML page for a search, built from one query of its children
+(:func:`~hpo_plugin.tracking.schema.load_trials`).
 
 Parameter importance is the permutation importance of a random forest fitted to
 (params -> loss) over the finished trials, on those same trials (a ranking, not a test score).
@@ -10,61 +11,18 @@ import base64
 import html
 import math
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from hpo_plugin.tracking import log_batch
+from hpo_plugin.tracking.client import log_batch
+from hpo_plugin.tracking.schema import BEST_PARAM_PREFIX, SearchTrials, load_trials
 
 REPORT_DIR = "report"
 PLOTS = ("history", "parallel_coordinates", "params", "importance")
 MIN_TRIALS_FOR_IMPORTANCE = 5
-
-
-@dataclass(frozen=True)
-class SearchTrials:
-    """A search's parent run and its trials as one frame (one row per child run)."""
-
-    parent: object
-    frame: pd.DataFrame
-    params: tuple[str, ...]
-
-
-def load_trials(client: MlflowClient, parent_run_id: str) -> SearchTrials:
-    """All children of a search in one paged query (never one request per trial)."""
-    parent = client.get_run(parent_run_id)
-    rows, token = [], None
-    query = f"tags.`mlflow.parentRunId` = '{parent_run_id}'"
-    while True:
-        page = client.search_runs([parent.info.experiment_id], query, max_results=5000, page_token=token)
-        for run in page:
-            row = {
-                "number": int(run.data.tags.get("hpo.trial_number", 0)),
-                "status": run.info.status,
-                "loss": run.data.metrics.get("loss", math.nan),
-                "duration_s": ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000,
-                "run_id": run.info.run_id,
-            }
-            row.update({f"param_{k}": _number(v) for k, v in run.data.params.items()})
-            row.update({f"metric_{k}": v for k, v in run.data.metrics.items()})
-            rows.append(row)
-        token = page.token
-        if not token:
-            break
-    frame = pd.DataFrame(rows).sort_values("number").reset_index(drop=True) if rows else pd.DataFrame()
-    params = tuple(sorted(c.removeprefix("param_") for c in frame.columns if c.startswith("param_")))
-    return SearchTrials(parent, frame, params)
-
-
-def _number(value: str):
-    try:
-        number = float(value)
-    except ValueError:
-        return value
-    return int(number) if number.is_integer() and "." not in value else number
 
 
 def importance(trials: SearchTrials, seed: int = 0) -> dict[str, float]:
@@ -203,7 +161,11 @@ def _importance_plot(scores: dict[str, float]):
 
 def _html(trials: SearchTrials, scores: dict[str, float], out_dir: Path) -> str:
     parent = trials.parent
-    best = {k.removeprefix("best."): v for k, v in parent.data.params.items() if k.startswith("best.")}
+    best = {
+        k.removeprefix(BEST_PARAM_PREFIX): v
+        for k, v in parent.data.params.items()
+        if k.startswith(BEST_PARAM_PREFIX)
+    }
     tests = {k: v for k, v in parent.data.metrics.items() if k.startswith(("test_", "best_val_"))}
 
     def cell(value) -> str:

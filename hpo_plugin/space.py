@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,9 +18,7 @@ import numpy as np
 from hyperopt import hp
 from hyperopt.pyll import scope
 
-
-class SpaceError(ValueError):
-    """A malformed distribution; the message starts with the parameter's key path."""
+from hpo_plugin.errors import SpaceError
 
 
 @dataclass(frozen=True)
@@ -235,6 +233,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.floating):
         return float(value)
     return value
+
+
+def flatten(space: tuple[Param, ...]) -> Iterator[Param]:
+    """Every param of a space, nested branches included."""
+    for p in space:
+        yield p
+        for option in p.options:
+            yield from flatten(option.space)
 
 
 def names(space: tuple[Param, ...]) -> set[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,6 +74,32 @@ model:
 objective: {metric: log_loss}
 search: {algo: tpe, max_evals: 4, seed: 0}
 """
+
+
+@pytest.fixture
+def tiny(write_yaml):
+    """The tiny search's experiment file (:data:`TINY_XGB`) with sections changed; returns its path.
+
+    ``tiny(search={"max_evals": 6}, register={"enabled": False})``: a mapping is merged into
+    that section, any other value replaces it; ``file`` names the file.
+    """
+
+    def make(file: str = "exp.yaml", **sections) -> Path:
+        return write_yaml(tiny_text(**sections), file)
+
+    return make
+
+
+def tiny_text(**sections) -> str:
+    """:data:`TINY_XGB` with sections changed, as YAML text (see the ``tiny`` fixture)."""
+    raw = yaml.safe_load(TINY_XGB)
+    for section, value in sections.items():
+        raw[section] = {**raw.get(section, {}), **value} if isinstance(value, dict) else value
+    return yaml.safe_dump(raw)
+
+
+QUIET = {"report": False}  # a search section that skips the report (the plots take seconds)
+UNREGISTERED = {"enabled": False}  # a register section that registers nothing
 
 
 def runs_of(client: MlflowClient, experiment_id: str) -> list:

@@ -5,19 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import yaml
 from click.testing import CliRunner
-from conftest import TINY_XGB
+from conftest import TINY_XGB, tiny_text
 
 from hpo_plugin.cli import main
-
-
-def patched(**sections) -> str:
-    raw = yaml.safe_load(TINY_XGB)
-    for section, value in sections.items():
-        raw[section] = {**raw[section], **value} if isinstance(value, dict) and section in raw else value
-    return yaml.safe_dump(raw)
-
 
 CSV_CASES = {
     "empty.csv": "",
@@ -29,28 +20,32 @@ CSV_CASES = {
 
 
 def on_file(name: str, **data) -> str:
-    return patched(data={"dataset": None, "path": name, "target": "y", **data})
+    return tiny_text(data={"dataset": None, "path": name, "target": "y", **data})
 
 
 # (experiment YAML text or None for the default tiny one, extra CLI args, fragment of the one line)
 CASES = [
-    (patched(search={"sed": 1}), [], "search.sed: unknown key 'sed'"),
-    (patched(model={"family": "svm"}), [], "model.family: unknown model family 'svm'"),
-    (patched(search={"algo": "bayes"}), [], "search.algo: unknown algorithm 'bayes'"),
-    (patched(model={"space": {"max_depth": {"uniform": [5, 1]}}}), [], "must be below high"),
-    (patched(model={"space": {"max_depth": {"gaussian": [0, 1]}}}), [], "give exactly one distribution"),
-    (patched(model={"space": {"max_dept": {"quniform": [2, 4, 1]}}}), [], "['max_dept'] are not parameters"),
-    (patched(model={"params": {"n_estimator": 5}}), [], "['n_estimator'] are not parameters"),
-    (patched(search={"max_evals": -3}), [], "search.max_evals: Input should be greater than or equal to 1"),
-    (patched(search={"max_evals": "many"}), [], "search.max_evals: Input should be a valid integer"),
-    (patched(search={"timeout": -1}), [], "search.timeout"),
-    (patched(data={"test_size": 1.5}), [], "data.test_size"),
-    (patched(objective={"validation": {"cv": 1}}), [], "objective.validation.cv"),
-    (patched(objective={"metric": "rmse"}), [], "rmse does not apply to a binary task"),
-    (patched(objective={"direction": "maximize"}), [], "set direction: minimize"),
-    (patched(search={"algo": "grid"}), [], "grid search needs only"),
-    (patched(models=[{"family": "xgboost"}]), [], "give exactly one of 'model'"),
-    (patched(data={"dataset": "titanic"}), [], "unknown dataset 'titanic'"),
+    (tiny_text(search={"sed": 1}), [], "search.sed: unknown key 'sed'"),
+    (tiny_text(model={"family": "svm"}), [], "model.family: unknown model family 'svm'"),
+    (tiny_text(search={"algo": "bayes"}), [], "search.algo: unknown algorithm 'bayes'"),
+    (tiny_text(model={"space": {"max_depth": {"uniform": [5, 1]}}}), [], "must be below high"),
+    (tiny_text(model={"space": {"max_depth": {"gaussian": [0, 1]}}}), [], "give exactly one distribution"),
+    (
+        tiny_text(model={"space": {"max_dept": {"quniform": [2, 4, 1]}}}),
+        [],
+        "['max_dept'] are not parameters",
+    ),
+    (tiny_text(model={"params": {"n_estimator": 5}}), [], "['n_estimator'] are not parameters"),
+    (tiny_text(search={"max_evals": -3}), [], "search.max_evals: Input should be greater than or equal to 1"),
+    (tiny_text(search={"max_evals": "many"}), [], "search.max_evals: Input should be a valid integer"),
+    (tiny_text(search={"timeout": -1}), [], "search.timeout"),
+    (tiny_text(data={"test_size": 1.5}), [], "data.test_size"),
+    (tiny_text(objective={"validation": {"cv": 1}}), [], "objective.validation.cv"),
+    (tiny_text(objective={"metric": "rmse"}), [], "rmse does not apply to a binary task"),
+    (tiny_text(objective={"direction": "maximize"}), [], "set direction: minimize"),
+    (tiny_text(search={"algo": "grid"}), [], "grid search needs only"),
+    (tiny_text(models=[{"family": "xgboost"}]), [], "give exactly one of 'model'"),
+    (tiny_text(data={"dataset": "titanic"}), [], "unknown dataset 'titanic'"),
     ("!!python/object/apply:os.system ['echo pwned']\n", [], "not valid YAML"),
     ("- just\n- a list\n", [], "must hold a mapping"),
     ("name: [unclosed\n", [], "not valid YAML"),

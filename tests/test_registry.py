@@ -12,28 +12,20 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
-import yaml
 from click.testing import CliRunner
-from conftest import TINY_XGB
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_breast_cancer
 
 import hpo_plugin
 from hpo_plugin import registry
 from hpo_plugin.cli import main
-from hpo_plugin.config import load_experiment
 from hpo_plugin.errors import TrackingError
-from hpo_plugin.search import run_search
 
 FEATURES = load_breast_cancer(as_frame=True).frame.drop(columns="target")
 
 
-def experiment(write_yaml, name="exp.yaml", **sections) -> Path:
-    raw = yaml.safe_load(TINY_XGB)
-    raw["register"] = {"model_name": "cancer"}
-    for section, value in sections.items():
-        raw[section] = {**raw.get(section, {}), **value}
-    return write_yaml(yaml.safe_dump(raw), name)
+def experiment(tiny, name="exp.yaml", **sections) -> Path:
+    return tiny(name, **{**sections, "register": {"model_name": "cancer", **sections.get("register", {})}})
 
 
 GOOD = {"model": {"params": {"n_estimators": 60}}}
@@ -46,8 +38,8 @@ def search(path, *args):
     return result.output
 
 
-def test_search_registers_its_final_model_with_lineage_and_champion(write_yaml, client):
-    output = search(experiment(write_yaml, **GOOD))
+def test_search_registers_its_final_model_with_lineage_and_champion(tiny, client):
+    output = search(experiment(tiny, **GOOD))
     assert "Model 'cancer' version 1 registered; alias champion and challenger: no champion yet" in output
     version = client.get_model_version("cancer", "1")
     parent = client.get_run(version.run_id)
@@ -68,52 +60,50 @@ def test_search_registers_its_final_model_with_lineage_and_champion(write_yaml, 
     assert set(np.asarray(model.predict(FEATURES.head(10))).tolist()) <= {0, 1}
 
 
-def test_registration_is_idempotent(write_yaml, client):
-    search(experiment(write_yaml, **GOOD))
+def test_registration_is_idempotent(tiny, client):
+    search(experiment(tiny, **GOOD))
     parent_id = client.get_model_version("cancer", "1").run_id
     again = registry.register_search(client, parent_id)
     assert (again.version, again.created, again.promoted) == ("1", False, True)
     assert [str(v.version) for v in client.search_model_versions("name='cancer'")] == ["1"]
 
 
-def test_worse_challenger_stays_challenger_and_better_one_takes_over(write_yaml, client):
-    search(experiment(write_yaml, "good.yaml", **GOOD))
-    output = search(experiment(write_yaml, "poor.yaml", **POOR))
+def test_worse_challenger_stays_challenger_and_better_one_takes_over(tiny, client):
+    search(experiment(tiny, "good.yaml", **GOOD))
+    output = search(experiment(tiny, "poor.yaml", **POOR))
     assert "version 2 registered; alias challenger: test_log_loss" in output and "does not beat" in output
     assert client.get_model_version_by_alias("cancer", "champion").version == 1
     assert client.get_model_version_by_alias("cancer", "challenger").version == 2
     poor = client.get_model_version("cancer", "2").tags
     assert poor["hpo.decision"] == "kept_challenger" and poor["hpo.champion_version"] == "1"
     assert float(poor["hpo.champion_score"]) < float(poor["hpo.challenger_score"])
-    search(experiment(write_yaml, "good2.yaml", model={"params": {"n_estimators": 120}}))
+    search(experiment(tiny, "good2.yaml", model={"params": {"n_estimators": 120}}))
     third = client.get_model_version("cancer", "3").tags
     expected = "1" if third["hpo.decision"] == "kept_challenger" else "3"
     assert str(client.get_model_version_by_alias("cancer", "champion").version) == expected
 
 
-def test_models_tested_on_different_data_are_not_compared(write_yaml, client):
-    search(experiment(write_yaml, "a.yaml", **GOOD))
-    output = search(experiment(write_yaml, "b.yaml", data={"test_size": 0.3}, **GOOD))
+def test_models_tested_on_different_data_are_not_compared(tiny, client):
+    search(experiment(tiny, "a.yaml", **GOOD))
+    output = search(experiment(tiny, "b.yaml", data={"test_size": 0.3}, **GOOD))
     assert "not comparable: tested on different data" in output
     assert client.get_model_version_by_alias("cancer", "champion").version == 1
 
 
-def test_margin_is_required_to_take_over(write_yaml, client):
-    search(experiment(write_yaml, "poor.yaml", **POOR))
-    output = search(
-        experiment(write_yaml, "good.yaml", register={"model_name": "cancer", "margin": 10}, **GOOD)
-    )
+def test_margin_is_required_to_take_over(tiny, client):
+    search(experiment(tiny, "poor.yaml", **POOR))
+    output = search(experiment(tiny, "good.yaml", register={"model_name": "cancer", "margin": 10}, **GOOD))
     assert "does not beat champion v1" in output and "margin 10" in output
 
 
-def test_register_later_and_manual_promote_and_rollback(write_yaml, client):
-    first = search(experiment(write_yaml, "good.yaml", **GOOD), "--register", "false")
+def test_register_later_and_manual_promote_and_rollback(tiny, client):
+    first = search(experiment(tiny, "good.yaml", **GOOD), "--register", "false")
     assert "Not registered" in first and client.search_registered_models() == []
     parent_id = first.split("hpo register --run ")[1].split()[0]
     runner = CliRunner()
     result = runner.invoke(main, ["register", "--run", parent_id])
     assert result.exit_code == 0 and "version 1 registered" in result.output
-    search(experiment(write_yaml, "poor.yaml", **POOR))
+    search(experiment(tiny, "poor.yaml", **POOR))
     result = runner.invoke(main, ["promote", "cancer", "2"])
     assert result.exit_code == 0 and "manual promotion" in result.output
     assert client.get_model_version_by_alias("cancer", "champion").version == 2
@@ -126,8 +116,8 @@ def test_register_later_and_manual_promote_and_rollback(write_yaml, client):
     assert result.exit_code == 2 and "no previous champion before version 1" in result.output
 
 
-def test_a_crash_between_version_and_aliases_is_repaired(write_yaml, client, monkeypatch):
-    search(experiment(write_yaml, **GOOD), "--register", "false")
+def test_a_crash_between_version_and_aliases_is_repaired(tiny, client, monkeypatch):
+    search(experiment(tiny, **GOOD), "--register", "false")
     (parent,) = [r for r in client.search_runs(["1"]) if r.data.tags.get("hpo.role") == "search"]
 
     def crash(*args, **kwargs):
@@ -158,15 +148,15 @@ def test_bad_registry_commands_are_one_line_errors(args, fragment):
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_only_search_parents_with_a_successful_trial_are_registered(write_yaml, client, monkeypatch):
+def test_only_search_parents_with_a_successful_trial_are_registered(tiny, client, monkeypatch):
     with mlflow.start_run() as run:
         pass
     with pytest.raises(TrackingError, match="is not a search parent run"):
         registry.register_search(client, run.info.run_id, "cancer")
-    from hpo_plugin.objective import Objective
+    from hpo_plugin.objectives import EstimatorObjective
 
-    monkeypatch.setattr(Objective, "evaluate", lambda self, params: 1 / 0)
-    result = CliRunner().invoke(main, ["search", str(experiment(write_yaml))])
+    monkeypatch.setattr(EstimatorObjective, "evaluate", lambda self, params: 1 / 0)
+    result = CliRunner().invoke(main, ["search", str(experiment(tiny))])
     assert result.exit_code == 2 and "all 4 trials failed" in result.output
     (parent,) = [r for r in client.search_runs(["1"]) if r.data.tags.get("hpo.role") == "search"]
     with pytest.raises(TrackingError, match="is FAILED with no successful trial"):
@@ -175,8 +165,8 @@ def test_only_search_parents_with_a_successful_trial_are_registered(write_yaml, 
 
 
 @pytest.mark.slow
-def test_two_searches_finishing_together_leave_the_better_one_champion(write_yaml, tracking_uri):
-    paths = [experiment(write_yaml, "poor.yaml", **POOR), experiment(write_yaml, "good.yaml", **GOOD)]
+def test_two_searches_finishing_together_leave_the_better_one_champion(tiny, tracking_uri):
+    paths = [experiment(tiny, "poor.yaml", **POOR), experiment(tiny, "good.yaml", **GOOD)]
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
     procs = [
         subprocess.Popen(
@@ -204,8 +194,8 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-def test_champion_is_served_by_mlflow_models_serve(write_yaml, tracking_uri):
-    search(experiment(write_yaml, **GOOD))
+def test_champion_is_served_by_mlflow_models_serve(tiny, tracking_uri):
+    search(experiment(tiny, **GOOD))
     port = free_port()
     bin_dir = str(Path(sys.executable).parent)  # the server runs uvicorn from this environment
     env = {
@@ -252,37 +242,3 @@ def test_champion_is_served_by_mlflow_models_serve(write_yaml, tracking_uri):
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def test_run_context_provider_is_discovered_and_stamps_only_inside_a_search(write_yaml, client):
-    from mlflow.tracking.context.registry import _run_context_provider_registry, resolve_tags
-
-    from hpo_plugin.plugin import SearchRunContextProvider, search_context
-
-    assert any(isinstance(p, SearchRunContextProvider) for p in _run_context_provider_registry)
-    assert "hpo.search_id" not in resolve_tags()
-    with search_context("abc", "123"):
-        tags = resolve_tags()
-        with mlflow.start_run() as run:
-            pass
-    assert tags["hpo.search_id"] == "abc" and tags["hpo.config_digest"] == "123"
-    assert client.get_run(run.info.run_id).data.tags["hpo.search_id"] == "abc"
-    with mlflow.start_run() as plain:
-        pass
-    assert "hpo.search_id" not in client.get_run(plain.info.run_id).data.tags
-    result = run_search(load_experiment(experiment(write_yaml)))
-    trial = client.get_run(result.best.run_id)
-    assert trial.data.tags["hpo.version"] and trial.data.tags["hpo.search_id"] == result.parent_run_id
-
-
-def test_a_broken_plugin_never_breaks_unrelated_runs(monkeypatch, client):
-    from hpo_plugin.plugin import SEARCH_ENV, SearchRunContextProvider
-
-    monkeypatch.setenv(SEARCH_ENV, "x")
-    monkeypatch.setattr(os, "environ", None)  # every lookup inside the provider now fails
-    provider = SearchRunContextProvider()
-    assert provider.in_context() is False and provider.tags() == {}
-    monkeypatch.undo()
-    with mlflow.start_run() as run:
-        mlflow.log_param("a", 1)
-    assert client.get_run(run.info.run_id).info.status == "FINISHED"

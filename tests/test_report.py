@@ -6,22 +6,19 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from click.testing import CliRunner
-from conftest import TINY_XGB
+from conftest import QUIET
 
 from hpo_plugin.cli import main
 from hpo_plugin.config import load_experiment
-from hpo_plugin.report import PLOTS, SearchTrials, build_report, importance
+from hpo_plugin.report import PLOTS, build_report, importance
 from hpo_plugin.search import run_search
+from hpo_plugin.tracking.schema import SearchTrials
 
 
 @pytest.fixture
-def finished_search(write_yaml):
-    raw = yaml.safe_load(TINY_XGB)
-    raw["search"]["max_evals"] = 8
-    raw["register"] = {"model_name": "tiny-model"}
-    return run_search(load_experiment(write_yaml(yaml.safe_dump(raw))))
+def finished_search(tiny):
+    return run_search(load_experiment(tiny(search={"max_evals": 8}, register={"model_name": "tiny-model"})))
 
 
 def test_search_logs_a_report_with_every_plot_and_importance_metrics(finished_search, client, tmp_path):
@@ -133,9 +130,7 @@ def test_show_rejects_a_run_that_is_not_a_search(client):
     assert result.exit_code == 2 and "not a search parent run" in result.output
 
 
-def test_progress_bar_reports_trials_and_best_loss(write_yaml, capfd):
-    raw = yaml.safe_load(TINY_XGB)
-    raw["search"]["report"] = False
-    run_search(load_experiment(write_yaml(yaml.safe_dump(raw))), progress=True)
+def test_progress_bar_reports_trials_and_best_loss(tiny, capfd):
+    run_search(load_experiment(tiny(search=QUIET)), progress=True)
     shown = "".join(capfd.readouterr())  # hyperopt's tqdm bar
     assert "4/4" in shown and "best loss" in shown

@@ -1,0 +1,62 @@
+"""Algorithm registry: name -> a factory of hyperopt ``suggest`` callables.
+
+Every algorithm, ours included, goes through hyperopt's protocol (``suggest(new_ids, domain,
+trials, seed)``) so trials are proposed, recorded and logged the same way by every executor.
+
+``tpe`` is hyperopt's TPE with settings tuned on ``benchmarks/search_quality.py`` (:mod:`.tpe`)
+and a first trial at the model library's own defaults (the objective's start points, handed
+over in :class:`AlgorithmInput`); ``search.tpe`` gives hyperopt's raw TPE with the settings it
+names. A new algorithm is a factory in :data:`ALGORITHMS` (the CLI and the YAML schema read it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hyperopt import anneal, rand
+
+from hpo_plugin.algorithms.grid import GridSearch
+from hpo_plugin.algorithms.points import StartFrom, Suggest
+from hpo_plugin.algorithms.tpe import TUNED_TPE, TpeSettings
+from hpo_plugin.space import Param
+
+__all__ = ["ALGORITHMS", "AlgorithmInput", "Suggest", "build_algorithm"]
+
+
+@dataclass(frozen=True)
+class AlgorithmInput:
+    """What a factory may use: the space, the seed, start points and raw TPE settings."""
+
+    space: tuple[Param, ...]
+    seed: int
+    start_points: tuple[dict[str, Any], ...] = ()
+    tpe: TpeSettings | None = None  # set: hyperopt's raw TPE with these settings, no start points
+
+
+def _atpe(spec: AlgorithmInput) -> Suggest:
+    from hyperopt import atpe  # needs lightgbm; imported only when asked for
+
+    return atpe.suggest
+
+
+def _tpe(spec: AlgorithmInput) -> Suggest:
+    if spec.tpe is not None:
+        return spec.tpe.suggest()
+    inner = TUNED_TPE.suggest()
+    return StartFrom(list(spec.start_points), inner).suggest if spec.start_points else inner
+
+
+ALGORITHMS: dict[str, Callable[[AlgorithmInput], Suggest]] = {
+    "anneal": lambda spec: anneal.suggest,
+    "atpe": _atpe,
+    "grid": lambda spec: GridSearch.build(spec.space, spec.seed).suggest,
+    "random": lambda spec: rand.suggest,
+    "tpe": _tpe,
+}
+
+
+def build_algorithm(name: str, spec: AlgorithmInput) -> Suggest:
+    """The suggest callable for a registered algorithm; raises SpaceError for unfit spaces."""
+    return ALGORITHMS[name](spec)

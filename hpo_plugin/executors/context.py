@@ -1,0 +1,54 @@
+"""One tracked search as its executor sees it: what to run, where to record it, where to resume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from hyperopt import Trials
+
+from hpo_plugin.executors.loop import early_stop_fn, minimize
+from hpo_plugin.executors.trial import Numbers
+from hpo_plugin.tracking.records import TrialRecord
+
+
+@dataclass
+class TrialContext:
+    """A tracked search, handed to an executor's ``run(ctx)``."""
+
+    prepared: Any  # search.prepare.PreparedSearch: config, objective, algorithm, space
+    writer: Any  # tracking.writer.TrialWriter: records trials that run in this process's view
+    spec: Any  # tracking.writer.WriterSpec: lets a remote task record its own trial
+    history: Any = None  # search.history.History: a resumed or warm-started search's trials
+    progress: bool = False
+    numbers: Numbers = field(default_factory=Numbers)
+    records: list[TrialRecord] = field(default_factory=list)  # trials logged outside the writer
+
+    @property
+    def config(self):
+        return self.prepared.config
+
+    def trials(self, trials: Trials | None = None) -> Trials:
+        """``trials`` (or a new Trials) holding the resumed or warm-start history."""
+        trials = trials if trials is not None else Trials()
+        if self.history is not None:
+            trials.insert_trial_docs(self.history.trials.trials)
+            trials.refresh()
+        return trials
+
+    def rstate(self) -> np.random.Generator:
+        seed = self.config.search.seed
+        return self.history.rstate(seed) if self.history else np.random.default_rng(seed)
+
+    def minimize(self, fn, trials: Trials, max_queue_len: int = 1) -> Trials:
+        """The search's hyperopt loop over ``fn`` and ``trials``, with its seed stream and stop rules."""
+        return minimize(
+            self.prepared,
+            fn,
+            trials,
+            self.rstate(),
+            self.progress,
+            early_stop_fn(self.config.search),
+            max_queue_len,
+        )

@@ -1,0 +1,289 @@
+"""The local executor: trials run in N worker processes on this machine.
+
+hyperopt's own asynchronous loop (``FMinIter``) proposes trials into :class:`PoolTrials`; one
+thread per worker slot takes each new trial as soon as it is queued, sends its params to its
+worker process and hands start and finish to the search's trial writer, which alone writes to
+MLflow (so sqlite's single writer is never contended). A worker that dies fails only the trial
+it was running; the slot starts a new worker and the search goes on. Workers outlive their
+search: the next search of the process reuses them, as it reuses the trial writer.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import threading
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+from hyperopt import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING, Domain, FMinIter, Trials, space_eval
+from threadpoolctl import threadpool_limits
+
+from hpo_plugin.errors import one_line
+from hpo_plugin.executors.context import TrialContext
+from hpo_plugin.executors.trial import evaluate_trial, run_trial
+from hpo_plugin.hyperopt_protocol import point_vals
+from hpo_plugin.objectives.base import Objective
+from hpo_plugin.processes import EOF_FRAME, child_io, receive, send, spawn
+from hpo_plugin.space import decode
+from hpo_plugin.tracking.modelfiles import ModelFiles
+from hpo_plugin.tracking.records import TrialRecord
+
+POLL_S = 0.02  # hyperopt's pause between loop iterations (its default is 1 s)
+WAIT_S = 0.25  # the longest the loop waits for an event: how late it sees a timeout
+
+
+def _now() -> datetime:
+    """A trial document's timestamp, as hyperopt writes them (naive UTC, whole milliseconds)."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class PoolTrials(Trials):
+    """Trials whose queued (NEW) trials are taken by worker slots the moment they arrive.
+
+    hyperopt's loop refreshes its trials after every poll; here a refresh made while a trial
+    waits in the queue first waits for a slot to take one or finish one, so the loop wakes
+    per event instead of spinning through polls (and their scans of every trial).
+    """
+
+    asynchronous = True
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._events = self._seen = 0  # takes and finishes so far; those the loop has seen
+        self._queue: deque[dict[str, Any]] = deque()  # proposed trials no slot has taken yet
+        self.closed = False
+        self.cancelled = False
+        super().__init__()  # refreshes
+
+    def fmin(self, fn, space, **settings):
+        """hyperopt's loop for asynchronous trials, polling every POLL_S instead of every second.
+
+        ``Trials.fmin`` is hyperopt's hook for a Trials backend to run its own loop (SparkTrials
+        uses it too); ``fmin`` calls it with its own arguments.
+        """
+        loop = FMinIter(
+            settings["algo"],
+            Domain(fn, space),
+            self,
+            settings["rstate"],
+            asynchronous=True,
+            max_queue_len=settings["max_queue_len"],
+            poll_interval_secs=POLL_S,
+            max_evals=settings["max_evals"],
+            timeout=settings["timeout"],
+            loss_threshold=settings["loss_threshold"],
+            verbose=settings["show_progressbar"],
+            show_progressbar=settings["show_progressbar"],
+            early_stop_fn=settings["early_stop_fn"],
+        )
+        loop.exhaust()
+
+    def insert_trial_docs(self, docs):
+        with self._changed:
+            rval = super().insert_trial_docs(docs)
+            Trials.refresh(self)  # the stored documents (copies of ``docs``) appear in ``trials``
+            new = set(rval)
+            self._queue.extend(d for d in self.trials if d["tid"] in new and d["state"] == JOB_STATE_NEW)
+            self._changed.notify_all()
+        return rval
+
+    def refresh(self) -> None:
+        with self._changed:
+            if self._events == self._seen and not self.closed and self._queue:
+                self._changed.wait(WAIT_S)
+            self._seen = self._events
+        super().refresh()
+
+    def take(self) -> dict[str, Any] | None:
+        """The next queued trial, marked running; None once the search is over."""
+        with self._changed:
+            while not self.closed:
+                if self._queue:
+                    doc = self._queue.popleft()
+                    doc["state"], doc["book_time"] = JOB_STATE_RUNNING, _now()
+                    self._event()
+                    return doc
+                self._changed.wait()
+        return None
+
+    def finish(self, doc: dict[str, Any], result: dict[str, Any]) -> None:
+        with self._changed:
+            doc["result"], doc["refresh_time"], doc["state"] = result, _now(), JOB_STATE_DONE
+            self._event()
+
+    def _event(self) -> None:
+        self._events += 1
+        self._changed.notify_all()
+
+    def close(self, cancelled: bool = False) -> None:
+        with self._changed:
+            self.closed, self.cancelled = True, self.cancelled or cancelled
+            self._changed.notify_all()
+
+
+class Slot:
+    """One worker process, restarted if it dies, kept for the next search if it lives."""
+
+    def __init__(self, objective: Objective) -> None:
+        self.setup = objective
+        self._start(_take_spare())
+
+    def _start(self, process) -> None:
+        self.process = process
+        with contextlib.suppress(OSError):  # a dead worker is replaced at its first trial
+            send(process.stdin, self.setup)
+
+    def evaluate(self, record: TrialRecord) -> Any:
+        """Run ``record``'s trial in the worker; fill in ``record``; return its model files."""
+        if self.process is None or self.process.poll() is not None:
+            self._start(spawn(WORKER))
+        try:
+            send(self.process.stdin, record.params)
+            reply = receive(self.process.stdout)
+        except OSError:
+            reply = EOF_FRAME
+        if reply is EOF_FRAME:
+            code = self.process.wait()
+            self.process = None
+            record.fail(f"the worker process died while running this trial ({_exit_reason(code)})")
+            return None
+        (record.status, record.loss, record.metrics, record.error, record.end_ms), model = reply
+        return model
+
+    def stop(self, kill: bool = False) -> None:
+        """End this search in the worker and keep it warm for the next one, or kill it."""
+        if self.process is None:
+            return
+        if not kill and self.process.poll() is None:
+            try:
+                send(self.process.stdin, END_OF_SEARCH)
+                _SPARES.append(self.process)
+                return
+            except OSError:
+                pass
+        _stop(self.process)
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+class _UnlessCancelled:
+    """The trial writer, for trials that end after an interruption: their model is discarded
+    and the writer ends their run KILLED when it closes."""
+
+    def __init__(self, writer, trials: PoolTrials) -> None:
+        self.writer, self.trials = writer, trials
+
+    def started(self, record: TrialRecord) -> None:
+        self.writer.started(record)
+
+    def finished(self, record: TrialRecord, model: Any) -> None:
+        if not self.trials.cancelled:
+            self.writer.finished(record, model)
+        elif isinstance(model, ModelFiles):
+            model.discard()
+
+
+def _serve(trials: PoolTrials, slot: Slot, ctx: TrialContext) -> None:
+    sink, space = _UnlessCancelled(ctx.writer, trials), ctx.prepared.hyperopt_space
+    while (doc := trials.take()) is not None:
+        record = TrialRecord(ctx.numbers.take(), decode(space_eval(space, point_vals(doc["misc"]))))
+        result = run_trial(record, slot.evaluate, sink)
+        if trials.cancelled:
+            return
+        trials.finish(doc, result)
+
+
+def _never_called(point):
+    raise AssertionError("local executor trials run in worker processes")
+
+
+def run(ctx: TrialContext) -> None:
+    trials = ctx.trials(PoolTrials())
+    slots = [Slot(ctx.prepared.objective) for _ in range(ctx.config.executor.workers)]
+    threads = [threading.Thread(target=_serve, args=(trials, slot, ctx), daemon=True) for slot in slots]
+    for thread in threads:
+        thread.start()
+    cancelled = True
+    try:
+        # One proposal waits for the next free slot; later ones see more results.
+        ctx.minimize(_never_called, trials, max_queue_len=1)
+        cancelled = False
+    finally:
+        trials.close(cancelled)
+        for slot in slots:
+            slot.stop(kill=cancelled)
+        for thread in threads:
+            thread.join()
+
+
+WORKER = "hpo_plugin.executors.local:worker_main"
+END_OF_SEARCH = None  # tells a worker to wait for the next search's objective
+_SPARES: list = []  # started workers waiting for a search: prestarted, or kept from the last one
+
+
+def prestart(n: int) -> None:
+    """Have ``n`` workers ready: their imports overlap the search's setup (data, parent run)."""
+    while len(_SPARES) > n:
+        _stop(_SPARES.pop())
+    _SPARES.extend(spawn(WORKER) for _ in range(n - len(_SPARES)))
+
+
+def _take_spare():
+    while _SPARES:
+        process = _SPARES.pop()
+        if process.poll() is None:
+            return process
+    return spawn(WORKER)
+
+
+def _stop(process) -> None:
+    with contextlib.suppress(OSError):
+        process.stdin.close()
+        process.kill()
+    process.wait()
+
+
+@atexit.register
+def _stop_spares() -> None:
+    while _SPARES:
+        _stop(_SPARES.pop())
+
+
+def worker_main() -> None:
+    """Entry point of a worker process: per search, its objective, then one trial per message.
+
+    Never imports MLflow (it only writes each model's data file), so it starts faster.
+    """
+    receive_frame, send_frame = child_io()
+    while (objective := receive_frame()) is not EOF_FRAME:
+        with threadpool_limits(limits=objective.n_threads):
+            _trials(objective, receive_frame, send_frame)
+        objective = None  # an idle worker holds no dataset
+
+
+def _trials(objective: Objective, receive_frame, send_frame) -> None:
+    while (params := receive_frame()) is not END_OF_SEARCH:
+        if params is EOF_FRAME:  # the search process is gone
+            os._exit(0)
+        record = TrialRecord(0, params)
+        model = evaluate_trial(objective, record)
+        if model is not None:  # written here, in parallel; the writer completes and uploads it
+            try:
+                model = ModelFiles.write(model)
+            except Exception as exc:
+                record.fail(f"saving the model failed: {one_line(exc)}")
+                model = None
+        fields = (record.status, record.loss, record.metrics, record.error, record.end_ms)
+        try:
+            send_frame((fields, model))
+        except OSError:  # the search process is gone
+            os._exit(0)

@@ -1,0 +1,93 @@
+"""The one hyperopt loop every search runs: ``fmin`` with the search's budget and stop rules.
+
+Sequential, local and Spark searches (and the bare baseline) differ only in the objective
+function and the ``Trials`` they pass: hyperopt's own ``Trials`` (trials run in the loop),
+:class:`~hpo_plugin.executors.local.PoolTrials` (worker processes) or ``SparkTrials``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from hyperopt import JOB_STATE_DONE, STATUS_OK, Trials, fmin
+from hyperopt.exceptions import AllTrialsFailed
+from threadpoolctl import threadpool_limits
+
+from hpo_plugin.tracking.records import WARM_WORKDIR
+
+
+def minimize(
+    prepared,
+    fn: Callable[[Any], dict[str, Any]],
+    trials: Trials | None = None,
+    rstate: np.random.Generator | None = None,
+    progress: bool = False,
+    early_stop_fn: Callable | None = None,
+    max_queue_len: int = 1,
+) -> Trials:
+    """hyperopt's fmin over ``fn(point) -> result dict`` for a prepared search, seeded.
+
+    ``prepared`` is a :class:`~hpo_plugin.search.prepare.PreparedSearch`. ``progress`` shows
+    hyperopt's bar (trial count, best loss, rate, ETA). ``trials`` and ``rstate`` (a resumed
+    search's) supply the trials so far and the seed stream past them.
+    """
+    search = prepared.config.search
+    trials = trials if trials is not None else Trials()
+    rstate = rstate if rstate is not None else np.random.default_rng(search.seed)
+    # BLAS and OpenMP pools get the trial's thread budget too (they busy-wait otherwise).
+    # AllTrialsFailed: the search reports that itself, with the first error.
+    with threadpool_limits(limits=prepared.objective.n_threads), contextlib.suppress(AllTrialsFailed):
+        fmin(
+            fn,
+            space=prepared.hyperopt_space,
+            algo=prepared.suggest,
+            max_evals=max_evals(search, trials),
+            timeout=search.time_limit,
+            loss_threshold=search.loss_threshold,
+            early_stop_fn=early_stop_fn,
+            trials=trials,
+            rstate=rstate,
+            max_queue_len=max_queue_len,
+            show_progressbar=progress,
+            return_argmin=False,
+        )
+    return trials
+
+
+def max_evals(search, trials: Trials) -> int:
+    """fmin's budget: the trials already in ``trials`` count, warm-start ones do not."""
+    warm = sum(1 for t in trials.trials if t["misc"].get("workdir") == WARM_WORKDIR)
+    return search.max_evals + warm
+
+
+@dataclass(frozen=True)
+class NoImprovement:
+    """Stop once ``patience`` finished trials in a row brought no improvement over ``min_delta``.
+
+    Counts this search's trials (resumed ones included, warm-start ones not), in trial order.
+    """
+
+    patience: int
+    min_delta: float = 0.0
+
+    def __call__(self, trials: Trials, *state) -> tuple[bool, list]:
+        best, since = float("inf"), 0
+        for doc in trials.trials:
+            if doc["state"] != JOB_STATE_DONE or doc["misc"].get("workdir") == WARM_WORKDIR:
+                continue
+            loss = doc["result"].get("loss") if doc["result"].get("status") == STATUS_OK else None
+            if loss is not None and loss < best - self.min_delta:
+                best, since = loss, 0
+            else:
+                since += 1
+        return since >= self.patience, []
+
+
+def early_stop_fn(search) -> NoImprovement | None:
+    """hyperopt's ``early_stop_fn`` for ``search.early_stop.patience``, or None."""
+    early = search.early_stop
+    return NoImprovement(early.patience, early.min_delta) if early and early.patience else None

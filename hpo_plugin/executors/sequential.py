@@ -1,0 +1,23 @@
+"""The sequential executor: hyperopt's fmin runs each trial in the search process.
+
+The trial writer (a separate process) does the MLflow writes, so bookkeeping overlaps the
+next trial instead of delaying it.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from hpo_plugin.executors.context import TrialContext
+from hpo_plugin.executors.trial import evaluate_trial, run_trial
+from hpo_plugin.space import decode
+from hpo_plugin.tracking.records import TrialRecord
+
+
+def run(ctx: TrialContext) -> None:
+    evaluate = partial(evaluate_trial, ctx.prepared.objective)
+
+    def on_trial(point):
+        return run_trial(TrialRecord(ctx.numbers.take(), decode(point)), evaluate, ctx.writer)
+
+    ctx.minimize(on_trial, ctx.trials())

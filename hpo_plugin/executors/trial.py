@@ -1,0 +1,83 @@
+"""One trial, the same way under every executor: number -> started -> evaluate -> finished.
+
+An executor decides where :func:`evaluate_trial` runs (this process, a worker process, a
+Spark task) and which :class:`TrialSink` records the trial (the trial writer, a synchronous
+MLflow writer in a Spark task, nothing for a bare search); :func:`run_trial` is the protocol.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from hyperopt import STATUS_FAIL, STATUS_OK
+
+from hpo_plugin.errors import one_line
+from hpo_plugin.objectives.base import Objective
+from hpo_plugin.tracking.records import FINISHED, RUNNING, TrialRecord
+
+
+class Numbers:
+    """Thread-safe trial numbers, continuing after a resumed search's."""
+
+    def __init__(self, start: int = 1) -> None:
+        self._next = start
+        self._lock = threading.Lock()
+
+    def take(self) -> int:
+        with self._lock:
+            self._next += 1
+            return self._next - 1
+
+
+class TrialSink(Protocol):
+    """Records a trial: its run opens at ``started`` (or the sink fails the record) and is
+    filled and ended at ``finished``, where the sink may fail the record too."""
+
+    def started(self, record: TrialRecord) -> None: ...
+
+    def finished(self, record: TrialRecord, model: Any) -> None: ...
+
+
+class NoSink:
+    """Records nothing but the records themselves (a search without MLflow)."""
+
+    def __init__(self) -> None:
+        self.records: list[TrialRecord] = []
+
+    def started(self, record: TrialRecord) -> None:
+        self.records.append(record)
+
+    def finished(self, record: TrialRecord, model: Any) -> None:
+        pass
+
+
+def evaluate_trial(objective: Objective, record: TrialRecord) -> Any:
+    """Run one trial into ``record``; return the fitted model, or None if it failed.
+
+    Any exception fails that trial, never the search.
+    """
+    try:
+        outcome = objective.evaluate(record.params)
+    except Exception as exc:
+        record.fail(one_line(exc))
+        return None
+    record.succeed(outcome.loss, outcome.metrics)
+    return outcome.model
+
+
+def hyperopt_result(record: TrialRecord) -> dict[str, Any]:
+    """What hyperopt's loop gets back for a trial (its result document)."""
+    if record.status == FINISHED:
+        return {"status": STATUS_OK, "loss": record.loss, "trial_number": record.number}
+    return {"status": STATUS_FAIL, "trial_number": record.number, "error": record.error}
+
+
+def run_trial(record: TrialRecord, evaluate: Callable[[TrialRecord], Any], sink: TrialSink) -> dict[str, Any]:
+    """The trial protocol: open its run, evaluate it, record it; hyperopt's result for it."""
+    sink.started(record)
+    if record.status == RUNNING:  # a sink that could not open the trial's run has failed it
+        model = evaluate(record)
+        sink.finished(record, model)
+    return hyperopt_result(record)

@@ -1,0 +1,41 @@
+"""The trial objective's interface: what every kind of objective gives the executors.
+
+An objective turns one point of the space (plain params) into a loss, metrics and a fitted
+model, and refits the best point at the end. It holds no MLflow state, so the same object
+runs bare (benchmarks), in the search process, in a local worker process and in a Spark task
+(it must pickle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+
+class TrialFailed(Exception):
+    """The trial produced no usable loss (an error, NaN or inf)."""
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """What a finished trial reports: loss for hyperopt, metrics and model for MLflow."""
+
+    loss: float
+    metrics: dict[str, float]
+    model: Any
+
+
+@runtime_checkable
+class Objective(Protocol):
+    """One search's trial function, as every executor calls it."""
+
+    n_threads: int  # the thread budget of one trial (BLAS/OpenMP pools are limited to it)
+
+    def evaluate(self, params: Mapping[str, Any]) -> TrialOutcome:
+        """Run one trial; raise (TrialFailed or anything else) to fail it."""
+        ...
+
+    def refit_and_test(self, params: Mapping[str, Any]) -> tuple[Any, dict[str, float]]:
+        """The final model for the best params and its ``test_*`` metrics."""
+        ...

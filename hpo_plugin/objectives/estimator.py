@@ -1,0 +1,167 @@
+"""The built-in objective: a model family's estimator, fitted on each validation fold and scored.
+
+The first kind of :class:`~hpo_plugin.objectives.base.Objective`: a point of the space picks
+a family (model selection) and its params; the model is that family's estimator behind the
+family's preprocessing (:mod:`hpo_plugin.objectives.families`). No MLflow here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sklearn.base import clone, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from xgboost import XGBModel
+
+from hpo_plugin.errors import ConfigError
+from hpo_plugin.metrics import METRICS, metrics_for, score
+from hpo_plugin.objectives.base import TrialFailed, TrialOutcome
+from hpo_plugin.objectives.families import MODEL_FAMILIES, build_model, final_estimator, unsupported_task
+from hpo_plugin.space import names
+
+if TYPE_CHECKING:
+    from hpo_plugin.config import ExperimentConfig
+    from hpo_plugin.data import Dataset
+
+
+@dataclass(frozen=True)
+class EstimatorObjective:
+    """Tune the built-in model families of ``config.model`` (or ``config.models``) on ``dataset``."""
+
+    config: ExperimentConfig
+    dataset: Dataset
+    n_threads: int
+
+    @staticmethod
+    def check(config: ExperimentConfig, task: str) -> None:
+        """Raise ConfigError unless the metric, every family and every param fit ``task``."""
+        if task not in METRICS[config.objective.metric].tasks:
+            raise ConfigError(
+                config.source,
+                "objective.metric",
+                f"{config.objective.metric} does not apply to a {task} task",
+            )
+        for i, candidate in enumerate(config.candidates):
+            key = "model.family" if config.model is not None else f"models.{i}.family"
+            if problem := unsupported_task(candidate.family, task):
+                raise ConfigError(config.source, key, problem)
+            valid = MODEL_FAMILIES[candidate.family].param_names(task)
+            section = key.removesuffix("family")
+            for where, keys in (("params", set(candidate.params)), ("space", names(candidate.space))):
+                if unknown := sorted(keys - valid):
+                    raise ConfigError(
+                        config.source,
+                        f"{section}{where}",
+                        f"{unknown} are not parameters of {candidate.family}; check the spelling",
+                    )
+
+    @property
+    def seed(self) -> int:
+        return self.config.search.seed
+
+    @property
+    def metric(self) -> str:
+        return self.config.objective.metric
+
+    def family_and_params(self, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Split a decoded point into the model family and its full param set."""
+        params = dict(params)
+        family = params.pop("family", None) or self.config.candidates[0].family
+        fixed = next(m.params for m in self.config.candidates if m.family == family)
+        return family, {**fixed, **params}
+
+    def build(self, params: Mapping[str, Any]):
+        family, model_params = self.family_and_params(params)
+        d = self.dataset
+        return build_model(
+            family, d.task, model_params, d.categorical, d.numeric, self.n_threads, self.config.search.seed
+        )
+
+    def loss_of(self, value: float) -> float:
+        return -value if self.config.objective.maximize else value
+
+    def evaluate(self, params: Mapping[str, Any]) -> TrialOutcome:
+        """Fit and score one point on every fold; raise TrialFailed if the loss is unusable."""
+        d = self.dataset
+        template = self.build(params)
+        per_fold: list[dict[str, float]] = []
+        started = time.perf_counter()
+        model = None
+        for train, val in d.folds:
+            model = _fit(clone(template), d.X_search.iloc[train], d.y_search[train], self.seed)
+            per_fold.append(score(model, d.X_search.iloc[val], d.y_search[val], d.task, d.n_classes))
+            if (best := best_iteration(model)) is not None:
+                per_fold[-1]["best_iteration"] = best
+        fit_time = time.perf_counter() - started
+        metrics = _summarise(per_fold, d.task)
+        value = metrics[f"val_{self.metric}"]
+        if not math.isfinite(value):
+            raise TrialFailed(f"val_{self.metric} is {value}")
+        if len(d.folds) > 1:
+            # The trial's model is the configuration trained on all the search data.
+            model = _fit(clone(template), d.X_search, d.y_search, self.seed)
+        metrics["fit_time_s"] = fit_time
+        return TrialOutcome(self.loss_of(value), metrics, model)
+
+    def refit_and_test(self, params: Mapping[str, Any]) -> tuple[Any, dict[str, float]]:
+        """The final model: fit on all search data, scored once on the held-out test set."""
+        d = self.dataset
+        model = _fit(self.build(params), d.X_search, d.y_search, self.seed)
+        test = score(model, d.X_test, d.y_test, d.task, d.n_classes)
+        return model, {f"test_{k}": v for k, v in test.items()}
+
+
+EARLY_STOPPING_SHARE = 0.15  # of a fit's training rows, held out to pick XGBoost's best round
+
+
+def _fit(model, X, y, seed: int):
+    """Fit; an XGBoost model with ``early_stopping_rounds`` stops on a slice of its own
+    training rows (never on the validation fold that scores it)."""
+    if (estimator := _stops_early(model)) is not None:
+        stratify = y if is_classifier(estimator) else None
+        X_fit, X_stop, y_fit, y_stop = train_test_split(
+            X, y, test_size=EARLY_STOPPING_SHARE, random_state=seed, stratify=stratify
+        )
+        if model is estimator:
+            return model.fit(X_fit, y_fit, eval_set=[(X_stop, y_stop)], verbose=False)
+        prep = clone(model[:-1]).fit(X_fit, y_fit)  # the pipeline refits the same transform
+        return model.fit(
+            X_fit, y_fit, model__eval_set=[(prep.transform(X_stop), y_stop)], model__verbose=False
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, y)
+
+
+def best_iteration(model) -> int | None:
+    """The boosting round XGBoost's early stopping kept, if it stopped early."""
+    estimator = _stops_early(model)
+    return None if estimator is None else int(estimator.best_iteration)
+
+
+def _stops_early(model):
+    """The XGBoost estimator of ``model`` if it has ``early_stopping_rounds`` set, else None."""
+    estimator = final_estimator(model)
+    if isinstance(estimator, XGBModel) and estimator.get_params().get("early_stopping_rounds"):
+        return estimator
+    return None
+
+
+def _summarise(per_fold: list[dict[str, float]], task: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for m in metrics_for(task):
+        values = np.array([fold[m.name] for fold in per_fold], dtype=float)
+        out[f"val_{m.name}"] = float(values.mean())
+        if len(per_fold) > 1:
+            out[f"val_{m.name}_std"] = float(values.std())
+            out.update({f"val_{m.name}_fold{i}": float(v) for i, v in enumerate(values)})
+    if "best_iteration" in per_fold[0]:  # XGBoost early stopping: the rounds it kept (mean of folds)
+        out["best_iteration"] = float(np.mean([fold["best_iteration"] for fold in per_fold]))
+    return out

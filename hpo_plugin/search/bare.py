@@ -1,0 +1,28 @@
+"""The same search with no MLflow at all: the overhead benchmark's baseline."""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+from hpo_plugin.config import ExperimentConfig
+from hpo_plugin.executors.loop import minimize
+from hpo_plugin.executors.trial import NoSink, evaluate_trial, run_trial
+from hpo_plugin.search.prepare import prepare_search
+from hpo_plugin.space import decode
+from hpo_plugin.tracking.records import TrialRecord
+
+
+def run_bare(config: ExperimentConfig) -> tuple[TrialRecord, dict[str, float], float]:
+    """Best trial, test metrics of its refit, and the seconds it all took."""
+    started = time.perf_counter()
+    prepared = prepare_search(config)
+    sink, evaluate = NoSink(), partial(evaluate_trial, prepared.objective)
+
+    def on_trial(point):
+        return run_trial(TrialRecord(len(sink.records) + 1, decode(point)), evaluate, sink)
+
+    minimize(prepared, on_trial)
+    best = min((r for r in sink.records if r.loss is not None), key=lambda r: r.loss)
+    _, test_metrics = prepared.objective.refit_and_test(best.params)
+    return best, test_metrics, time.perf_counter() - started

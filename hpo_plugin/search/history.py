@@ -1,0 +1,180 @@
+"""A search's history from MLflow alone: resume an interrupted search, warm-start a new one.
+
+**Resume**: each finished or failed child of the parent becomes a hyperopt trial again (params
+encoded back to hyperopt's ``vals``: choice -> option index); children left RUNNING by a crash
+are ended KILLED and run again. The seed stream is advanced past the trials already done, so
+after a clean stop the resumed TPE proposes what the uninterrupted search would have.
+
+**Warm start**: the finished trials of earlier searches seed a new one, if their params fit the
+new space (the same names, choice values among the options, numbers inside the new bounds);
+others are skipped and counted. They inform the algorithm but are not this search's trials:
+they do not count against its budget and can never be its best.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from hyperopt import STATUS_FAIL, STATUS_OK, Trials, space_eval
+from mlflow.tracking import MlflowClient
+
+from hpo_plugin.errors import ConfigError, TrackingError
+from hpo_plugin.hyperopt_protocol import advance_seed_stream, insert_done
+from hpo_plugin.space import CHOICE, Param, decode, names, to_hyperopt
+from hpo_plugin.tracking.client import end_run
+from hpo_plugin.tracking.parent import space_params
+from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, WARM_WORKDIR, TrialRecord
+from hpo_plugin.tracking.schema import (
+    ERROR_TAG,
+    SPACE_PARAM_PREFIX,
+    load_trials,
+    logged_metrics,
+    logged_params,
+    search_parent,
+)
+
+UNBOUNDED = {"normal"}  # every other distribution's args start with (low, high)
+
+
+@dataclass
+class History:
+    """What a resumed or warm-started search starts from."""
+
+    trials: Trials
+    records: list[TrialRecord]
+    next_number: int
+    n_warm: int = 0  # warm-start trials at the front of ``trials``: not this search's, not budgeted
+
+    def rstate(self, seed: int) -> np.random.Generator:
+        """The search's seed stream, past the proposals of this search's trials so far."""
+        return advance_seed_stream(np.random.default_rng(seed), len(self.trials.trials) - self.n_warm)
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    history: History
+    used: int
+    skipped: int
+
+
+def encode(params: dict[str, str], space: tuple[Param, ...]) -> dict[str, Any]:
+    """Logged (string) params -> hyperopt vals for the labels they activate; KeyError if unknown."""
+    vals: dict[str, Any] = {}
+    for p in space:
+        text = params[p.name]
+        if p.kind == CHOICE:
+            index = next(i for i, o in enumerate(p.options) if str(o.value) == text)
+            vals[p.label] = index
+            vals.update(encode(params, p.options[index].space))
+        else:
+            vals[p.label] = float(text) if p.kind != "randint" else int(float(text))
+    return vals
+
+
+def _encoded(params: dict[str, str], space: tuple[Param, ...]) -> dict[str, Any] | None:
+    """:func:`encode`, or None if the params do not fit the space."""
+    try:
+        return encode(params, space)
+    except (KeyError, StopIteration, ValueError):
+        return None
+
+
+def fits(vals: dict, space: tuple[Param, ...]) -> bool:
+    """Every numeric value lies inside its distribution's bounds in the new space."""
+    for p in space:
+        if p.kind == CHOICE:
+            if not fits(vals, p.options[vals[p.label]].space):
+                return False
+        elif p.kind not in UNBOUNDED:
+            low, high = p.args[0], p.args[1]
+            high_ok = vals[p.label] < high if p.kind == "randint" else vals[p.label] <= high
+            if not (low <= vals[p.label] and high_ok):
+                return False
+    return True
+
+
+def check_resumable(client: MlflowClient, run_id: str, config) -> Any:
+    """The parent run of an unfinished search with this config's space, or an HpoError."""
+    parent = search_parent(client, run_id, "--resume")
+    if parent.info.status == FINISHED:
+        raise TrackingError(f"--resume {run_id}: the search already finished; start a new one instead")
+    logged = {k: v for k, v in parent.data.params.items() if k.startswith(SPACE_PARAM_PREFIX)}
+    if logged and logged != space_params(config.space):
+        raise ConfigError(
+            config.source, "space", f"differs from the space of search {run_id}; resume with its file"
+        )
+    return parent
+
+
+def load_history(
+    client: MlflowClient, parent_run_id: str, config, labels: list[str], warm: History | None = None
+) -> History:
+    """Rebuild the trials of a search (after ``warm``'s); end children left RUNNING as KILLED."""
+    frame = load_trials(client, parent_run_id).frame
+    hyperopt_space = to_hyperopt(config.space)
+    trials = warm.trials if warm else Trials()
+    records: list[TrialRecord] = []
+    next_number = 1
+    for row in frame.to_dict("records") if len(frame) else []:
+        next_number = max(next_number, int(row["number"]) + 1)
+        if row["status"] == RUNNING:
+            end_run(client, row["run_id"], KILLED)
+            continue
+        if row["status"] not in (FINISHED, FAILED):
+            continue
+        vals = _encoded(logged_params(row), config.space)
+        if vals is None:
+            raise ConfigError(
+                config.source, "space", f"trial {row['number']} of search {parent_run_id} does not fit it"
+            )
+        ok = row["status"] == FINISHED and math.isfinite(row["loss"])
+        result = {"status": STATUS_OK, "loss": float(row["loss"])} if ok else {"status": STATUS_FAIL}
+        insert_done(trials, vals, result, labels)
+        records.append(_record(client, row, decode(space_eval(hyperopt_space, vals))))
+    trials.refresh()
+    return History(trials, records, next_number, warm.n_warm if warm else 0)
+
+
+def _record(client: MlflowClient, row: dict, params: dict[str, Any]) -> TrialRecord:
+    run = client.get_run(row["run_id"])
+    outputs = run.outputs.model_outputs if run.outputs else []
+    loss = row["loss"] if row["status"] == FINISHED and math.isfinite(row["loss"]) else None
+    return TrialRecord(
+        number=int(row["number"]),
+        params=params,
+        start_ms=run.info.start_time,
+        end_ms=run.info.end_time,
+        status=row["status"],
+        loss=loss,
+        metrics=logged_metrics(row),
+        error=run.data.tags.get(ERROR_TAG),
+        run_id=row["run_id"],
+        model_id=outputs[0].model_id if outputs else None,
+    )
+
+
+def warm_start(client: MlflowClient, run_ids: list[str], config, labels: list[str]) -> WarmStart:
+    """The compatible finished trials of the given searches, as hyperopt trials."""
+    history = History(trials=Trials(), records=[], next_number=1)
+    used = skipped = 0
+    wanted = names(config.space)
+    for run_id in run_ids:
+        search_parent(client, run_id, "warm start")
+        frame = load_trials(client, run_id).frame
+        for row in frame.to_dict("records") if len(frame) else []:
+            if row["status"] != FINISHED or not math.isfinite(row["loss"]):
+                continue
+            logged = logged_params(row)
+            vals = _encoded(logged, config.space)
+            if vals is None or not set(logged) <= wanted or not fits(vals, config.space):
+                skipped += 1
+                continue
+            result = {"status": STATUS_OK, "loss": float(row["loss"])}
+            insert_done(history.trials, vals, result, labels, workdir=WARM_WORKDIR)
+            used += 1
+    history.trials.refresh()
+    history.n_warm = used
+    return WarmStart(history, used, skipped)

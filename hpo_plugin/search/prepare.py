@@ -1,0 +1,60 @@
+"""Prepare a search: validate everything that needs the data, before anything is written.
+
+Nothing is written to MLflow until the config, the data, the space and the algorithm have all
+been checked, so a bad input never leaves a run behind.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpo_plugin.algorithms import AlgorithmInput, Suggest, build_algorithm
+from hpo_plugin.config import ExperimentConfig, local_master_cores
+from hpo_plugin.data import Dataset, prepare
+from hpo_plugin.errors import ConfigError, SpaceError
+from hpo_plugin.executors import EXECUTORS
+from hpo_plugin.objectives import Objective, build_objective, check_objective
+from hpo_plugin.objectives.startpoints import start_points
+from hpo_plugin.space import to_hyperopt
+
+
+@dataclass(frozen=True)
+class PreparedSearch:
+    """A fully validated search, ready to run bare or tracked."""
+
+    config: ExperimentConfig
+    dataset: Dataset
+    objective: Objective
+    suggest: Suggest
+    hyperopt_space: dict[str, Any]
+
+
+def threads_per_trial(config: ExperimentConfig) -> int:
+    """Never oversubscribe: one core is left to the trial writer, the rest shared by the trials
+    in flight. Trials on remote Spark executors get one thread unless the config says more."""
+    executor = config.executor
+    if config.search.threads_per_trial:
+        return config.search.threads_per_trial
+    if executor.name == "spark" and local_master_cores(executor.master) is None:
+        return 1
+    return max(1, ((os.cpu_count() or 1) - 1) // executor.workers)
+
+
+def prepare_search(config: ExperimentConfig) -> PreparedSearch:
+    """Load the data and check every cross-section constraint; raises HpoError subclasses."""
+    if problem := EXECUTORS[config.executor.name].missing():
+        raise ConfigError(config.source, "executor.name", problem)
+    base_dir = Path(config.source).parent if config.source else Path.cwd()
+    dataset = prepare(config.data, config.objective.validation, base_dir, config.source)
+    check_objective(config, dataset.task)
+    try:
+        raw_tpe = config.search.tpe.settings if config.search.tpe else None
+        spec = AlgorithmInput(config.space, config.search.seed, start_points(config, dataset.task), raw_tpe)
+        suggest = build_algorithm(config.search.algo, spec)
+    except SpaceError as exc:
+        raise ConfigError(config.source, "search.algo", str(exc)) from None
+    objective = build_objective(config, dataset, threads_per_trial(config))
+    return PreparedSearch(config, dataset, objective, suggest, to_hyperopt(config.space))

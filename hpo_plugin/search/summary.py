@@ -1,0 +1,64 @@
+"""The end of a search: refit the best trial, check it is eligible, write the summary and report."""
+
+from __future__ import annotations
+
+from mlflow.tracking import MlflowClient
+
+from hpo_plugin.errors import SearchError, one_line
+from hpo_plugin.executors.context import TrialContext
+from hpo_plugin.tracking.logged_models import ModelLogger
+from hpo_plugin.tracking.parent import log_summary, write_final_model
+from hpo_plugin.tracking.records import TrialRecord
+from hpo_plugin.tracking.schema import FINAL_ROLE, ROLE_TAG
+
+
+def finish(
+    ctx: TrialContext, client: MlflowClient, models: ModelLogger, parent_id: str
+) -> tuple[list[TrialRecord], TrialRecord, dict[str, float], str]:
+    """Every trial's record, the best, its test metrics and the final model's id.
+
+    The refit of hyperopt's best overlaps the writer's last logs; if that trial's model failed
+    to log, the best eligible trial is refit instead and the stray final model deleted.
+    """
+    prepared, writer = ctx.prepared, ctx.writer
+    scored = [r for r in writer.records + ctx.records if r.loss is not None]
+    tentative = min(scored, key=lambda r: r.loss) if scored else None
+    if tentative is not None:
+        model, test_metrics = prepared.objective.refit_and_test(tentative.params)
+        writer.call("final", write_final_model, parent_id, model)
+    records = writer.close(client) + ctx.records
+    if error := writer.results.get("setup", {}).get("error"):
+        raise SearchError(f"recording the search's settings and dataset failed: {error}")
+    eligible = [r for r in records if r.eligible]
+    if not eligible:
+        log_summary(client, parent_id, records, None, {}, None)
+        raise SearchError(_all_failed(records))
+    best = min(eligible, key=lambda r: r.loss)
+    final = writer.results.get("final", {})
+    if best is not tentative:
+        if final.get("model_id"):
+            client.delete_logged_model(final["model_id"])
+        model, test_metrics = prepared.objective.refit_and_test(best.params)
+        final = {"model_id": models.log(parent_id, model, tags={ROLE_TAG: FINAL_ROLE})}
+    if not final.get("model_id"):
+        raise SearchError(f"the final model could not be logged: {final.get('error')}")
+    log_summary(client, parent_id, records, best, test_metrics, final["model_id"])
+    if prepared.config.search.report:
+        _report(client, parent_id)
+    return records, best, test_metrics, final["model_id"]
+
+
+def _report(client: MlflowClient, parent_id: str) -> None:
+    from hpo_plugin.report import log_report  # matplotlib: imported only when a report is made
+
+    try:
+        log_report(client, parent_id)
+    except Exception as exc:  # the search's results stand without the plots
+        print(f"hpo: warning: report failed ({one_line(exc)}); retry with `hpo report {parent_id}`")
+
+
+def _all_failed(records: list[TrialRecord]) -> str:
+    if not records:
+        return "no trial ran (the timeout may be too short); raise search.timeout"
+    first = next((r.error for r in records if r.error), "no trial produced a logged model")
+    return f"all {len(records)} trials failed; first error: {first}"

@@ -1,0 +1,136 @@
+"""A search's layout in MLflow: every tag, param and metric name, and the query that reads it back.
+
+A search is a parent run (``hpo.role=search``) whose trials are child runs
+(``mlflow.parentRunId``, ``hpo.role=trial``, ``hpo.trial_number``); both carry the search id,
+the config digest and the package version. Everything that writes or reads a search (the
+writer, resume, warm start, the report, the CLI's views, the registry, the plugin) takes the
+names from here, and reads trials back through :func:`load_trials` alone.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from hpo_plugin import __version__
+from hpo_plugin.errors import TrackingError
+
+# MLflow's system tags (documented names; mlflow.utils.mlflow_tags holds the same strings).
+PARENT_RUN_TAG, RUN_NAME_TAG = "mlflow.parentRunId", "mlflow.runName"
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+
+# On the parent and on every trial.
+ROLE_TAG, SEARCH_TAG = "hpo.role", "hpo.search_id"
+CONFIG_DIGEST_TAG, VERSION_TAG = "hpo.config_digest", "hpo.version"
+SEARCH_ROLE, TRIAL_ROLE, FINAL_ROLE = "search", "trial", "final"  # ROLE_TAG values (final: a model)
+# On the parent.
+DATASET_DIGEST_TAG, TEST_DIGEST_TAG = "hpo.dataset_digest", "hpo.test_digest"
+BEST_RUN_TAG, BEST_NUMBER_TAG, FINAL_MODEL_TAG = (
+    "hpo.best_run_id",
+    "hpo.best_trial_number",
+    "hpo.final_model_id",
+)
+REGISTER_NAME_TAG, EXPERIMENT_FILE_TAG = "hpo.register_name", "hpo.experiment_file"
+# On a trial.
+TRIAL_NUMBER_TAG, ERROR_TAG = "hpo.trial_number", "hpo.error"
+LOSS_METRIC = "loss"
+# On a registered model version (the registry's champion/challenger gate).
+DECISION_TAG, REASON_TAG = "hpo.decision", "hpo.decision_reason"
+CHAMPION_HISTORY_TAG = "hpo.champion_history"  # on the registered model
+SPACE_PARAM_PREFIX, BEST_PARAM_PREFIX = "space.", "best."
+
+
+def run_name(config) -> str:
+    return f"search-{config.name}-{config.search.algo}"
+
+
+def search_tags(config, parent_run_id: str) -> dict[str, str]:
+    """Tags on the parent and every trial, so any run can be traced to its search."""
+    return {SEARCH_TAG: parent_run_id, CONFIG_DIGEST_TAG: config.digest, VERSION_TAG: __version__}
+
+
+def param_key(label: str) -> str:
+    """A hyperopt label as an MLflow param key (which allows only letters, digits and _-./: )."""
+    return re.sub(r"[^\w./\- :]", ":", label)
+
+
+def search_parent(client, run_id: str, what: str = "run"):
+    """The parent run of a search, or a TrackingError naming ``what`` was given (an option, say)."""
+    try:
+        run = client.get_run(run_id)
+    except Exception:
+        raise TrackingError(
+            f"{what} {run_id}: no such run in this tracking store; check the run id"
+        ) from None
+    if run.data.tags.get(ROLE_TAG) != SEARCH_ROLE:
+        raise TrackingError(f"{what} {run_id}: not a search parent run; `hpo list` shows the searches")
+    return run
+
+
+@dataclass(frozen=True)
+class SearchTrials:
+    """A search's parent run and its trials as one frame (one row per child run).
+
+    Columns: ``number``, ``status``, ``loss`` (nan if none), ``duration_s``, ``run_id``, and
+    ``param_<name>`` / ``metric_<name>`` for every param and metric the trials logged.
+    """
+
+    parent: object
+    frame: pd.DataFrame
+    params: tuple[str, ...]
+
+
+def load_trials(client, parent_run_id: str) -> SearchTrials:
+    """All children of a search in one paged query (never one request per trial)."""
+    parent = client.get_run(parent_run_id)
+    rows, token = [], None
+    query = f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'"
+    while True:
+        page = client.search_runs([parent.info.experiment_id], query, max_results=5000, page_token=token)
+        for run in page:
+            row = {
+                "number": int(run.data.tags.get(TRIAL_NUMBER_TAG, 0)),
+                "status": run.info.status,
+                "loss": run.data.metrics.get(LOSS_METRIC, math.nan),
+                "duration_s": ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000,
+                "run_id": run.info.run_id,
+            }
+            row.update({f"param_{k}": _number(v) for k, v in run.data.params.items()})
+            row.update({f"metric_{k}": v for k, v in run.data.metrics.items()})
+            rows.append(row)
+        token = page.token
+        if not token:
+            break
+    frame = pd.DataFrame(rows).sort_values("number").reset_index(drop=True) if rows else pd.DataFrame()
+    params = tuple(sorted(c.removeprefix("param_") for c in frame.columns if c.startswith("param_")))
+    return SearchTrials(parent, frame, params)
+
+
+def _number(value: str):
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number.is_integer() and "." not in value else number
+
+
+def logged_params(row: dict) -> dict[str, str]:
+    """A trial's params as MLflow stored them (strings), from a row of :func:`load_trials`."""
+    return {k.removeprefix("param_"): str(v) for k, v in row.items() if k.startswith("param_") and present(v)}
+
+
+def logged_metrics(row: dict) -> dict[str, float]:
+    """A trial's metrics but the loss, from a row of :func:`load_trials`."""
+    return {
+        k.removeprefix("metric_"): v
+        for k, v in row.items()
+        if k.startswith("metric_") and k != f"metric_{LOSS_METRIC}" and present(v)
+    }
+
+
+def present(value) -> bool:
+    """A frame cell holds a value (a param absent from a trial's branch is None or nan)."""
+    return not (value is None or (isinstance(value, float) and math.isnan(value)))

@@ -1,0 +1,312 @@
+"""Trial bookkeeping off the search's critical path.
+
+The search hands each trial's start and finish to a writer, which creates the child run,
+logs its params, metrics and model, and ends it with its true status. The writer is a child
+process (``hpo_plugin.tracking.writer:child_main``) talking pickle frames over two pipes: MLflow's client
+is pure Python, and in a thread it would fight the trial's own Python (XGBoost's training
+loop, the metrics) for the GIL. A fresh interpreter rather than a fork, because a fork would
+inherit OpenMP and database state (XGBoost deadlocks in a forked child). One spare writer is
+kept started, so its imports overlap the search's setup.
+
+The writer sends back each trial's run id, model id and final status; ``close`` drains
+everything, and runs whose trial never finished end KILLED. If the search process dies, the
+writer sees its pipe close and ends the parent and the unfinished trials KILLED.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import queue
+import subprocess
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlflow.tracking import MlflowClient
+
+from hpo_plugin.errors import one_line
+from hpo_plugin.processes import EOF_FRAME, child_io, receive, send, spawn
+from hpo_plugin.tracking.client import QUIET_MLFLOW, create_child_run, end_run, log_batch
+from hpo_plugin.tracking.logged_models import ModelLogger, warm_up
+from hpo_plugin.tracking.modelfiles import ModelFiles
+from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, TrialRecord, now_ms
+from hpo_plugin.tracking.schema import ERROR_TAG, LOSS_METRIC, TRIAL_NUMBER_TAG
+
+THREAD_ENV = "HPO_TRIAL_WRITER"
+
+
+@dataclass
+class ChildRuns:
+    """The MLflow side of the writer: creates, fills and ends the trials' child runs.
+
+    It only sees plain messages and answers with updates (run id, model id, final status), so
+    it runs the same in the writer process, in a thread, or inside a Spark task.
+    """
+
+    client: MlflowClient
+    experiment_id: str
+    parent_run_id: str
+    tags: dict[str, str]
+    models: ModelLogger
+    open_runs: dict[int, str] = field(default_factory=dict)
+    write_s: dict[int, float] = field(default_factory=dict)  # each trial's MLflow time so far
+
+    def start(self, number: int, name: str, start_ms: int) -> dict[str, Any]:
+        tags = {**self.tags, TRIAL_NUMBER_TAG: str(number)}
+        run_id = create_child_run(self.client, self.experiment_id, self.parent_run_id, name, tags, start_ms)
+        self.open_runs[number] = run_id
+        return {"run_id": run_id}
+
+    def finish(self, number: int, record: TrialRecord, model: Any) -> dict[str, Any]:
+        run_id = self.open_runs.pop(number, None)
+        if run_id is None:
+            return {"status": FAILED, "error": record.error or "its child run could not be created"}
+        update: dict[str, Any] = {}
+        try:
+            metrics = {**record.metrics, **({LOSS_METRIC: record.loss} if record.loss is not None else {})}
+            tags = {ERROR_TAG: record.error} if record.error else {}
+            log_batch(self.client, run_id, params=record.params, metrics=metrics, tags=tags)
+            if record.status == FINISHED and model is not None:
+                update["model_id"] = self.models.log(run_id, model)
+            elif isinstance(model, ModelFiles):
+                model.discard()
+            end_run(self.client, run_id, record.status, record.end_ms)
+        except Exception as exc:  # a store or artifact failure fails this trial only
+            error = one_line(exc, where=False)
+            self._end_failed(run_id, record.params, error)
+            return {"status": FAILED, "error": error, "model_id": None}
+        return update
+
+    def _end_failed(self, run_id: str, params: dict[str, Any], error: str) -> None:
+        try:
+            log_batch(self.client, run_id, params=params, tags={ERROR_TAG: error})
+            end_run(self.client, run_id, FAILED)
+        except Exception:
+            traceback.print_exc()
+
+    def kill_open(self, parent_too: bool = False) -> list[int]:
+        killed = list(self.open_runs)
+        for number in killed:
+            end_run(self.client, self.open_runs.pop(number), KILLED)
+        if parent_too:
+            end_run(self.client, self.parent_run_id, KILLED)
+        return killed
+
+    def handle(self, message: tuple) -> tuple[int | str, dict[str, Any]]:
+        kind, number, *rest = message
+        if kind == "call":
+            fn, args = rest
+            try:
+                return number, fn(self, *args)
+            except Exception as exc:
+                return number, {"error": one_line(exc, where=False)}
+        started = time.perf_counter()
+        if kind == "start":
+            try:
+                update = self.start(number, *rest)
+            except Exception as exc:
+                update = {"status": FAILED, "error": one_line(exc, where=False)}
+            self.write_s[number] = time.perf_counter() - started
+            return number, update
+        update = self.finish(number, *rest)
+        return number, {**update, "write_s": self.write_s.pop(number, 0.0) + time.perf_counter() - started}
+
+
+@dataclass(frozen=True)
+class WriterSpec:
+    """Everything a writer needs, as plain picklable data (it may start in a fresh process)."""
+
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    tags: dict[str, str]
+    signature: Any
+    input_example: Any
+
+    def connect(self) -> ChildRuns:
+        client = MlflowClient(self.tracking_uri)
+        models = ModelLogger(client, self.experiment_id, self.signature, self.input_example)
+        return ChildRuns(client, self.experiment_id, self.parent_run_id, self.tags, models)
+
+
+class TrialWriter:
+    """Hands trials to a writer process, or a thread of this process where ``in_thread`` or
+    ``HPO_TRIAL_WRITER=thread`` asks for it (slower: it competes with the trials for the GIL).
+    """
+
+    def __init__(self, spec: WriterSpec, in_thread: bool = False, history=()) -> None:
+        in_thread = in_thread or os.environ.get(THREAD_ENV) == "thread"
+        self.records: list[TrialRecord] = list(history)  # a resumed search's earlier trials
+        self.results: dict[str, dict[str, Any]] = {}
+        self._by_number: dict[int, TrialRecord] = {}
+        self._updates: list[tuple[int, dict[str, Any]]] = []
+        self._inbox: queue.Queue = queue.Queue()
+        self._process: subprocess.Popen | None = None
+        self._clean = False
+        self._closed = False
+        if in_thread:
+            runs = spec.connect()
+            self._threads = [threading.Thread(target=_serve, args=(runs, self._inbox.get, self._collect))]
+        else:
+            self._process, to_child, from_child = _take_spare()
+            self._pipes = (to_child, from_child)
+            self._inbox.put(spec)
+            self._threads = [
+                threading.Thread(target=_feed, args=(self._inbox, to_child)),
+                threading.Thread(target=_drain, args=(from_child, self._collect)),
+            ]
+        for thread in self._threads:
+            thread.daemon = True
+            thread.start()
+
+    def _collect(self, update) -> None:
+        if update is None:
+            self._clean = True
+        elif isinstance(update[0], str):
+            self.results[update[0]] = update[1]
+        else:
+            self._updates.append(update)
+
+    def started(self, record: TrialRecord) -> None:
+        self.records.append(record)
+        self._by_number[record.number] = record
+        self._inbox.put(("start", record.number, record.name, record.start_ms))
+
+    def finished(self, record: TrialRecord, model: Any = None) -> None:
+        self._inbox.put(("finish", record.number, record, model))
+
+    def call(self, key: str, fn, *args: Any) -> None:
+        """Run ``fn(runs, *args)`` in the writer (``runs``: its :class:`ChildRuns`); its dict lands
+        in ``results[key]``.
+
+        ``fn`` must be a module-level function (it is pickled by reference).
+        """
+        self._inbox.put(("call", key, fn, args))
+
+    def close(self, client: MlflowClient | None = None) -> list[TrialRecord]:
+        """Write everything queued; return the records with ids and final statuses.
+
+        If the writer died, ``client`` ends the runs it left open. Closing twice is harmless.
+        """
+        if self._closed:
+            return self.records
+        self._closed = True
+        self._inbox.put(None)
+        for thread in self._threads:
+            thread.join()
+        if self._process is not None:
+            _release(self._process, self._pipes, reusable=self._clean)
+        for number, update in self._updates:
+            for key, value in update.items():
+                setattr(self._by_number[number], key, value)
+        for record in self.records:
+            if record.status == FINISHED and record.model_id is None and record.error is None:
+                record.fail("the trial writer stopped before logging this trial")
+            if record.status == RUNNING:
+                record.status, record.end_ms = KILLED, now_ms()
+        if not self._clean and client is not None:
+            self._end_orphans(client)
+        return self.records
+
+    def _end_orphans(self, client: MlflowClient) -> None:
+        for record in self.records:
+            if record.run_id and client.get_run(record.run_id).info.status == RUNNING:
+                end_run(client, record.run_id, record.status if record.status != RUNNING else KILLED)
+
+
+def _serve(runs: ChildRuns, receive, send) -> object | None:
+    """Handle messages until None (search closed) or EOF (search process died)."""
+    while (message := receive()) is not None:
+        if message is EOF_FRAME:
+            runs.kill_open(parent_too=True)
+            return EOF_FRAME
+        try:
+            send(runs.handle(message))
+        except (BrokenPipeError, ConnectionError):  # the search process died mid-search
+            runs.kill_open(parent_too=True)
+            return EOF_FRAME
+    for number in runs.kill_open():
+        send((number, {"status": KILLED}))
+    send(None)
+
+
+def _feed(inbox: queue.Queue, pipe) -> None:
+    """Pickle the search's messages into the writer's pipe, up to the closing None."""
+    try:
+        while True:
+            message = inbox.get()
+            send(pipe, message)
+            if message is None:
+                return
+    except (BrokenPipeError, OSError):
+        return  # the writer died; close() accounts for what it did not write
+
+
+def _drain(pipe, collect) -> None:
+    """Collect the writer's updates up to its closing None (or its death)."""
+    while (update := receive(pipe)) is not None:
+        if update is EOF_FRAME:
+            return
+        collect(update)
+    collect(None)
+
+
+_SPARE: list[tuple[subprocess.Popen, Any, Any]] = []
+
+
+def _start_spare() -> None:
+    """Start the writer process for the next search now (it imports MLflow meanwhile)."""
+    if _SPARE:
+        return
+    process = spawn("hpo_plugin.tracking.writer:child_main", QUIET_MLFLOW)
+    _SPARE.append((process, process.stdin, process.stdout))
+
+
+def _release(process: subprocess.Popen, pipes: tuple[Any, Any], reusable: bool) -> None:
+    """Keep a healthy writer for the next search; let a broken one go."""
+    if reusable and not _SPARE:
+        _SPARE.append((process, *pipes))
+        return
+    for pipe in pipes:
+        with contextlib.suppress(Exception):
+            pipe.close()
+    threading.Thread(target=process.wait, daemon=True).start()
+    _start_spare()
+
+
+def _take_spare() -> tuple[subprocess.Popen, Any, Any]:
+    while True:
+        _start_spare()
+        process, to_child, from_child = _SPARE.pop()
+        if process.poll() is None:
+            return process, to_child, from_child
+
+
+def prestart() -> None:
+    """Start a writer process ahead of the first search of this process."""
+    _start_spare()
+
+
+@atexit.register
+def _stop_spare() -> None:
+    """An idle writer holds no work: stop it at once (a bad config must not wait for its imports)."""
+    while _SPARE:
+        process, to_child, _ = _SPARE.pop()
+        with contextlib.suppress(Exception):
+            to_child.close()
+            process.terminate()
+            process.wait(timeout=2)
+
+
+def child_main() -> None:
+    """Entry point of the writer process."""
+    receive, send = child_io(niceness=5)  # bookkeeping yields the CPU to the trials
+    warm_up()
+    # One search after another, until the search process closes the pipe.
+    while isinstance(spec := receive(), WriterSpec):
+        if _serve(spec.connect(), receive, send) is EOF_FRAME:
+            return

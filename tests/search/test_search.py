@@ -1,0 +1,438 @@
+from __future__ import annotations
+
+import math
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import EXPERIMENTS, TINY_XGB, children_of
+from test_data import churn_frame
+
+from hpo_plugin.config import load_experiment
+from hpo_plugin.errors import ConfigError, SearchError, SearchInterrupted
+from hpo_plugin.executors.loop import minimize
+from hpo_plugin.objectives import EstimatorObjective
+from hpo_plugin.search import prepare_search, run_bare, run_search
+from hpo_plugin.space import decode
+
+
+def test_tracked_search_records_parent_children_models_and_summary(tiny, client):
+    config = load_experiment(tiny())
+    result = run_search(config)
+    parent = client.get_run(result.parent_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.info.run_name == "search-tiny-tpe"
+    children = sorted(children_of(client, parent), key=lambda r: r.info.run_name)
+    assert [c.info.run_name for c in children] == ["trial-001", "trial-002", "trial-003", "trial-004"]
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert set(child.data.params) == {"max_depth", "learning_rate"}
+        assert child.data.params["max_depth"] in {"2", "3", "4"}  # ints reach MLflow as ints
+        assert {"val_log_loss", "val_roc_auc", "val_accuracy", "val_f1", "fit_time_s", "loss"} <= set(
+            child.data.metrics
+        )
+        assert child.data.tags["hpo.search_id"] == parent.info.run_id
+        assert len(child.outputs.model_outputs) == 1
+    # Parent: settings, dataset, summary, best trial read from the trials.
+    p = parent.data
+    assert p.params["search.algo"] == "tpe" and p.params["space.max_depth"] == "quniform(2, 4, 1) int"
+    assert p.tags["hpo.best_run_id"] in {c.info.run_id for c in children}
+    best_child = client.get_run(p.tags["hpo.best_run_id"])
+    assert p.metrics["best_val_log_loss"] == pytest.approx(
+        min(c.data.metrics["val_log_loss"] for c in children)
+    )
+    assert best_child.data.metrics["val_log_loss"] == p.metrics["best_val_log_loss"]
+    assert p.params["best.max_depth"] == best_child.data.params["max_depth"]
+    assert (p.metrics["n_trials_ok"], p.metrics["n_trials_failed"]) == (4, 0)
+    assert {"test_log_loss", "test_roc_auc", "test_accuracy", "test_f1"} <= set(p.metrics)
+    (dataset_input,) = parent.inputs.dataset_inputs
+    assert dataset_input.dataset.digest == p.tags["hpo.dataset_digest"]
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"config", "trials.csv"} <= artifacts
+    table = pd.read_csv(
+        mlflow.artifacts.download_artifacts(run_id=parent.info.run_id, artifact_path="trials.csv")
+    )
+    assert list(table["number"]) == [1, 2, 3, 4]
+    assert set(table["run_id"]) == {c.info.run_id for c in children}
+    assert {"param_max_depth", "metric_val_log_loss", "status", "duration_s", "loss"} <= set(table.columns)
+    assert p.tags["hpo.final_model_id"] == result.model_id
+
+
+def test_trial_model_round_trips_through_pyfunc_on_original_columns(tiny):
+    result = run_search(load_experiment(tiny()))
+    model = mlflow.pyfunc.load_model(f"models:/{result.best.model_id}")
+    from sklearn.datasets import load_breast_cancer
+
+    X = load_breast_cancer(as_frame=True).frame.drop(columns="target").head(7)
+    assert model.metadata.signature is not None
+    assert model.metadata.flavors.keys() >= {"xgboost", "python_function"}
+    assert set(np.asarray(model.predict(X)).tolist()) <= {0, 1}
+    final = mlflow.pyfunc.load_model(f"models:/{result.model_id}")
+    assert len(final.predict(X)) == 7
+
+
+@pytest.mark.parametrize("algo", ["tpe", "random", "anneal", "atpe"])
+def test_each_algorithm_runs_the_budget(tiny, client, algo):
+    config = load_experiment(tiny(search={"algo": algo, "max_evals": 3}))
+    result = run_search(config)
+    parent = client.get_run(result.parent_run_id)
+    assert len(children_of(client, parent)) == 3
+    assert parent.info.run_name == f"search-tiny-{algo}"
+
+
+def test_grid_sweeps_the_whole_finite_space_and_stops(tiny, client):
+    config = load_experiment(
+        tiny(
+            model={
+                "space": {"max_depth": {"quniform": [2, 4, 1]}, "booster": {"choice": ["gbtree", "dart"]}}
+            },
+            search={"algo": "grid", "max_evals": 50},
+        )
+    )
+    result = run_search(config)
+    seen = {(r.params["max_depth"], r.params["booster"]) for r in result.records}
+    assert len(result.records) == 6 and len(seen) == 6
+
+
+def test_grid_on_a_continuous_space_is_a_config_error_before_any_run(tiny, client):
+    config = load_experiment(tiny(search={"algo": "grid"}))
+    with pytest.raises(ConfigError, match=r"search\.algo: learning_rate: grid search needs only"):
+        run_search(config)
+    assert client.search_runs(["0"]) == [] and client.get_experiment_by_name("tiny") is None
+
+
+FAMILIES = [
+    ("xgboost", "breast_cancer", "log_loss", {"max_depth": {"quniform": [2, 3, 1]}}, {"n_estimators": 10}),
+    ("random_forest", "wine", "accuracy", {"max_depth": {"quniform": [2, 4, 1]}}, {"n_estimators": 10}),
+    ("logistic_regression", "breast_cancer", "roc_auc", {"C": {"loguniform": [0.01, 10]}}, {}),
+    ("mlp", "wine", "f1", {"alpha": {"loguniform": [1e-5, 1e-2]}}, {"max_iter": 50}),
+    ("xgboost", "diabetes", "rmse", {"max_depth": {"quniform": [2, 3, 1]}}, {"n_estimators": 10}),
+    ("random_forest", "diabetes", "mae", {"min_samples_leaf": {"quniform": [1, 5, 1]}}, {"n_estimators": 10}),
+    ("ridge", "diabetes", "r2", {"alpha": {"loguniform": [0.01, 10]}}, {}),
+    ("mlp", "diabetes", "rmse", {"alpha": {"loguniform": [1e-5, 1e-2]}}, {"max_iter": 50}),
+]
+
+
+@pytest.mark.parametrize(("family", "dataset", "metric", "space", "params"), FAMILIES)
+def test_every_family_and_task(tiny, client, family, dataset, metric, space, params):
+    config = load_experiment(
+        tiny(
+            data={"dataset": dataset},
+            model={"family": family, "params": params, "space": space},
+            objective={"metric": metric},
+            search={"max_evals": 2},
+        )
+    )
+    result = run_search(config)
+    assert result.n_ok == 2
+    value = result.best.metrics[f"val_{metric}"]
+    # the loss is the metric, sign-flipped for metrics that are maximised
+    assert result.best.loss == pytest.approx(
+        -value if metric in {"accuracy", "roc_auc", "f1", "r2"} else value
+    )
+    model = mlflow.pyfunc.load_model(f"models:/{result.best.model_id}")
+    assert len(model.predict(Objective_features(dataset))) == 5
+
+
+def Objective_features(dataset):
+    from hpo_plugin.data import DATASETS
+
+    return DATASETS[dataset](as_frame=True).frame.drop(columns="target").head(5)
+
+
+@pytest.mark.parametrize("family", ["xgboost", "random_forest", "logistic_regression", "mlp"])
+def test_csv_with_categoricals_and_missing_values_per_family(tiny, tmp_path, family):
+    churn_frame().to_csv(tmp_path / "churn.csv", index=False)
+    space = {
+        "xgboost": {"max_depth": {"quniform": [2, 3, 1]}},
+        "random_forest": {"max_depth": {"quniform": [2, 4, 1]}},
+        "logistic_regression": {"C": {"loguniform": [0.1, 10]}},
+        "mlp": {"alpha": {"loguniform": [1e-4, 1e-2]}},
+    }
+    params = {"xgboost": {"n_estimators": 10}, "random_forest": {"n_estimators": 10}, "mlp": {"max_iter": 50}}
+    config = load_experiment(
+        tiny(
+            data={"dataset": None, "path": "churn.csv", "target": "churn"},
+            model={"family": family, "params": params.get(family, {}), "space": space[family]},
+            search={"max_evals": 2},
+        )
+    )
+    result = run_search(config)
+    assert result.n_ok == 2
+    model = mlflow.pyfunc.load_model(f"models:/{result.model_id}")
+    rows = churn_frame(seed=1).drop(columns="churn").head(20)
+    rows.loc[0, "plan"] = "enterprise"  # a category never seen in training
+    rows.loc[1, "usage"] = np.nan
+    assert set(np.asarray(model.predict(rows)).tolist()) <= {0, 1}
+
+
+def test_cv_logs_per_fold_and_mean_std(tiny, client):
+    config = load_experiment(tiny(objective={"validation": {"cv": 3}}, search={"max_evals": 2}))
+    result = run_search(config)
+    child = client.get_run(result.best.run_id)
+    metrics = child.data.metrics
+    folds = [metrics[f"val_log_loss_fold{i}"] for i in range(3)]
+    assert metrics["val_log_loss"] == pytest.approx(np.mean(folds))
+    assert metrics["val_log_loss_std"] == pytest.approx(np.std(folds))
+
+
+def test_model_selection_searches_families_and_their_params(client):
+    from conftest import EXPERIMENTS
+
+    config = load_experiment(EXPERIMENTS / "model_selection_breast_cancer.yaml", {"search.max_evals": 8})
+    result = run_search(config)
+    families = {r.params["family"] for r in result.records}
+    assert len(families) >= 2
+    parent = client.get_run(result.parent_run_id).data
+    assert parent.params["space.family:xgboost/max_depth"] == "quniform(2, 6, 1) int"
+    assert parent.tags["hpo.role"] == "search" and parent.tags["hpo.dataset_digest"]
+    for record in result.records:
+        own = {
+            "xgboost": {"max_depth", "learning_rate"},
+            "random_forest": {"max_depth", "max_features"},
+            "logistic_regression": {"C"},
+            "mlp": {"hidden_layer_sizes", "alpha"},
+        }[record.params["family"]]
+        assert set(record.params) == own | {"family"}
+
+
+def test_failing_and_nan_trials_are_failed_children_and_the_search_goes_on(tiny, client, monkeypatch):
+    calls = {"n": 0}
+    real = EstimatorObjective.evaluate
+
+    def flaky(self, params):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("boom in fit")
+        outcome = real(self, params)
+        if calls["n"] == 3:
+            outcome.metrics["val_log_loss"] = math.nan
+            return real.__globals__["TrialOutcome"](math.nan, outcome.metrics, outcome.model)
+        return outcome
+
+    monkeypatch.setattr(EstimatorObjective, "evaluate", flaky)
+    result = run_search(load_experiment(tiny()))
+    parent = client.get_run(result.parent_run_id)
+    statuses = {c.info.run_name: c.info.status for c in children_of(client, parent)}
+    assert statuses == {
+        "trial-001": "FINISHED",
+        "trial-002": "FAILED",
+        "trial-003": "FINISHED",
+        "trial-004": "FINISHED",
+    }
+    failed = client.get_run(result.records[1].run_id)
+    assert failed.data.tags["hpo.error"].startswith("RuntimeError: boom in fit")
+    assert parent.info.status == "FINISHED" and parent.data.metrics["n_trials_failed"] == 1
+
+
+def test_nan_loss_fails_the_trial(tiny, monkeypatch):
+    from hpo_plugin.objectives import estimator as objective_module
+
+    monkeypatch.setattr(
+        objective_module,
+        "score",
+        lambda *a, **k: {m: math.nan for m in ("log_loss", "roc_auc", "accuracy", "f1")},
+    )
+    with pytest.raises(
+        SearchError, match="all 4 trials failed; first error: TrialFailed: val_log_loss is nan"
+    ):
+        run_search(load_experiment(tiny()))
+
+
+def test_all_trials_failing_ends_the_parent_failed_with_one_message(tiny, client, monkeypatch):
+    monkeypatch.setattr(EstimatorObjective, "evaluate", lambda self, params: 1 / 0)
+    with pytest.raises(SearchError, match="all 4 trials failed; first error: ZeroDivisionError"):
+        run_search(load_experiment(tiny()))
+    (parent,) = [
+        r
+        for r in client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+        if r.data.tags.get("hpo.role") == "search"
+    ]
+    assert parent.info.status == "FAILED"
+    assert {c.info.status for c in children_of(client, parent)} == {"FAILED"}
+
+
+def test_ctrl_c_ends_parent_and_in_flight_child_killed(tiny, client, monkeypatch):
+    real = EstimatorObjective.evaluate
+    calls = {"n": 0}
+
+    def interrupted(self, params):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, params)
+
+    monkeypatch.setattr(EstimatorObjective, "evaluate", interrupted)
+    with pytest.raises(SearchInterrupted, match="ended KILLED; the 2 finished trials are kept"):
+        run_search(load_experiment(tiny()))
+    experiment = client.get_experiment_by_name("tiny")
+    runs = client.search_runs([experiment.experiment_id])
+    by_name = {r.info.run_name: r.info.status for r in runs}
+    assert by_name == {
+        "search-tiny-tpe": "KILLED",
+        "trial-001": "FINISHED",
+        "trial-002": "FINISHED",
+        "trial-003": "KILLED",
+    }
+
+
+def test_a_model_that_fails_to_log_is_failed_and_never_best(tiny, client, monkeypatch):
+    import errno
+
+    from hpo_plugin.tracking import logged_models as tracking
+
+    config = load_experiment(tiny(search={"max_evals": 3}))
+    monkeypatch.setenv("HPO_TRIAL_WRITER", "thread")  # so the fault below reaches the writer
+    real_save, calls = tracking.save_model, []
+
+    def disk_full_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(tracking, "save_model", disk_full_once)
+    result = run_search(config)
+    failed = [r for r in result.records if r.status == "FAILED"]
+    assert [r.number for r in failed] == [1]
+    assert "No space left on device" in failed[0].error
+    assert result.best.number != 1 and result.best.model_id
+    assert client.get_run(failed[0].run_id).info.status == "FAILED"
+
+
+def test_parent_run_from_mlflow_run_env_is_used(tiny, client, monkeypatch):
+    experiment_id = client.create_experiment("from-mlflow-run")
+    run = client.create_run(experiment_id)
+    monkeypatch.setenv("MLFLOW_RUN_ID", run.info.run_id)
+    result = run_search(load_experiment(tiny()))
+    assert result.parent_run_id == run.info.run_id and result.experiment_id == experiment_id
+    assert client.get_run(run.info.run_id).info.status == "FINISHED"
+
+
+def test_python_api_is_the_documented_two_calls(write_yaml):
+    import hpo_plugin
+
+    config = hpo_plugin.load_experiment(write_yaml(TINY_XGB), {"search.max_evals": 2, "search.report": False})
+    result = hpo_plugin.run_search(config)
+    assert result.n_ok == 2 and result.model_id.startswith("m-")
+    with pytest.raises(AttributeError):
+        hpo_plugin.nothing_here  # noqa: B018
+
+
+def test_early_stop_patience_ends_the_search_before_its_budget(write_yaml, client):
+    raw = yaml.safe_load(TINY_XGB)
+    raw["search"].update({"max_evals": 40, "report": False, "early_stop": {"patience": 3}})
+    raw["register"] = {"enabled": False}
+    result = run_search(load_experiment(write_yaml(yaml.safe_dump(raw))))
+    losses = [r.loss for r in result.records]
+    assert len(losses) < 40
+    best_at = losses.index(min(losses))
+    assert len(losses) - 1 - best_at >= 3  # stopped only after 3 trials without improvement
+
+
+def test_raw_tpe_settings_reach_hyperopt(write_yaml, monkeypatch):
+    from hyperopt import tpe
+
+    seen = {}
+    real = tpe.suggest
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tpe, "suggest", spy)
+    raw = yaml.safe_load(TINY_XGB)
+    raw["search"].update({"max_evals": 3, "tpe": {"n_startup_jobs": 2, "gamma": 0.1}})
+    run_bare(load_experiment(write_yaml(yaml.safe_dump(raw))))
+    assert seen["n_startup_jobs"] == 2 and seen["gamma"] == 0.1 and seen["n_EI_candidates"] == 24
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"dataset": "breast_cancer"},  # a plain XGBoost model
+        {"dataset": None, "path": "churn.csv", "target": "churn"},  # categoricals: a Pipeline
+    ],
+)
+def test_xgboost_early_stopping_inside_each_trial_logs_its_best_iteration(tiny, tmp_path, client, data):
+    churn_frame().to_csv(tmp_path / "churn.csv", index=False)
+    config = load_experiment(
+        tiny(
+            data=data,
+            model={
+                "family": "xgboost",
+                "params": {"n_estimators": 400, "early_stopping_rounds": 5, "learning_rate": 0.5},
+                "space": {"max_depth": {"quniform": [2, 4, 1]}},
+            },
+            objective={"metric": "log_loss", "validation": {"cv": 2}},
+            search={"max_evals": 2},
+        )
+    )
+    result = run_search(config)
+    assert result.n_ok == 2
+    for child in children_of(client, client.get_run(result.parent_run_id)):
+        assert 0 <= child.data.metrics["best_iteration"] < 399  # stopped well before 400 rounds
+    assert mlflow.pyfunc.load_model(f"models:/{result.model_id}") is not None
+
+
+def test_default_tpe_starts_at_the_library_defaults_inside_the_space(tiny):
+    config = load_experiment(
+        tiny(search={"max_evals": 2})
+    )  # max_depth in [2, 4], learning_rate in [0.05, 0.3]
+    records = []
+    minimize(
+        prepare_search(config), lambda point: records.append(decode(point)) or {"status": "ok", "loss": 0.0}
+    )
+    assert records[0] == {"max_depth": 4, "learning_rate": 0.3}  # XGBoost's 6 and 0.3, clipped
+
+
+def test_model_selection_starts_with_each_familys_defaults(write_yaml):
+    config = load_experiment(EXPERIMENTS / "model_selection_breast_cancer.yaml", {"search.max_evals": 4})
+    records = []
+    minimize(
+        prepare_search(config), lambda point: records.append(decode(point)) or {"status": "ok", "loss": 1.0}
+    )
+    assert [r["family"] for r in records] == [m.family for m in config.candidates]
+
+
+@pytest.mark.slow
+def test_a_search_of_a_thousand_fast_trials_runs_end_to_end(write_yaml, client):
+    config = load_experiment(
+        EXPERIMENTS / "logistic_regression_digits.yaml",
+        {"data.dataset": "iris", "search.max_evals": 1000, "search.report": False, "register.enabled": False},
+    )
+    result = run_search(config)
+    parent = client.get_run(result.parent_run_id)
+    assert result.n_ok == 1000 and parent.info.status == "FINISHED"
+    assert parent.data.metrics["n_trials"] == 1000
+    assert len(children_of(client, parent)) == 1000
+    assert parent.data.metrics["best_loss"] == pytest.approx(min(r.loss for r in result.records))
+
+
+def test_early_stop_loss_threshold_ends_the_search_at_the_first_good_enough_trial(tiny):
+    result = run_search(
+        load_experiment(
+            tiny(
+                search={"max_evals": 20, "early_stop": {"loss_threshold": 10.0}},
+                register={"enabled": False},
+            )
+        )
+    )
+    assert len(result.records) == 1  # any log-loss is below 10
+
+
+@pytest.mark.parametrize(
+    ("search", "key", "fragment"),
+    [
+        ({"early_stop": {}}, "search.early_stop", "set at least one of 'patience'"),
+        ({"algo": "random", "tpe": {"gamma": 0.5}}, "search", "'tpe' settings apply to algo: tpe"),
+        ({"tpe": {"gamma": 0}}, "search.tpe.gamma", "greater than 0"),
+        ({"early_stop": {"patience": 0}}, "search.early_stop.patience", "greater than or equal to 1"),
+    ],
+)
+def test_bad_search_settings_name_the_key(tiny, search, key, fragment):
+    with pytest.raises(ConfigError) as err:
+        load_experiment(tiny(search=search))
+    assert err.value.key == key and fragment in str(err.value)
