@@ -8,12 +8,13 @@ The public Python API (imported lazily, so ``import hpo_plugin`` stays cheap)::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from hpo_plugin.version import __version__
+
 __all__ = ["HpoError", "__version__", "load_experiment", "run_search"]
 
 _LAZY = {
     "load_experiment": "hpo_plugin.config",
-    "run_search": "hpo_plugin.search",
+    "run_search": "hpo_plugin.search.run",
     "HpoError": "hpo_plugin.errors",
 }
 

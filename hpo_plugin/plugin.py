@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 from mlflow.tracking.context.abstract_context import RunContextProvider
 
-from hpo_plugin import __version__
 from hpo_plugin.tracking.schema import CONFIG_DIGEST_TAG, SEARCH_TAG, VERSION_TAG
+from hpo_plugin.version import __version__
 
 SEARCH_ENV, DIGEST_ENV = "HPO_SEARCH_ID", "HPO_CONFIG_DIGEST"
 

@@ -18,7 +18,6 @@ from mlflow.entities.logged_model_status import LoggedModelStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from hpo_plugin import __version__
 from hpo_plugin.errors import TrackingError
 from hpo_plugin.tracking.client import retrying
 from hpo_plugin.tracking.records import FINISHED
@@ -39,6 +38,7 @@ from hpo_plugin.tracking.schema import (
     TEST_DIGEST_TAG,
     VERSION_TAG,
 )
+from hpo_plugin.version import __version__
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 SETTLE_S = (0.2, 0.6)

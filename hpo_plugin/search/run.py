@@ -1,4 +1,4 @@
-"""A tracked search, step by step: prepare -> history -> parent run -> trials -> summary.
+"""A tracked search, step by step: prepare -> open (history, parent run, writer) -> trials -> summary.
 
 Each step is a named function below; :func:`run_search` only puts them in order and makes
 sure that, whatever happens, the parent run and every trial run end with their true status.
@@ -15,23 +15,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import mlflow
-from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from hpo_plugin.config import ExperimentConfig
 from hpo_plugin.errors import SearchInterrupted
 from hpo_plugin.executors import EXECUTORS
 from hpo_plugin.executors.context import TrialContext
-from hpo_plugin.executors.trial import Numbers
-from hpo_plugin.search.history import History, WarmStart, check_resumable, load_history, warm_start
-from hpo_plugin.search.prepare import PreparedSearch, prepare_search
+from hpo_plugin.search.prepare import prepare_search
+from hpo_plugin.search.start import open_search
 from hpo_plugin.search.summary import finish
-from hpo_plugin.space import flatten
-from hpo_plugin.tracking.client import end_run, log_batch, prepare_store
-from hpo_plugin.tracking.logged_models import ModelLogger
-from hpo_plugin.tracking.parent import open_parent, setup_payload, trial_tags, write_setup
+from hpo_plugin.tracking.client import end_run, prepare_store
 from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, TrialRecord
-from hpo_plugin.tracking.writer import TrialWriter, WriterSpec
 
 for _name in ("hyperopt", "hyperopt-spark", "py4j"):
     logging.getLogger(_name).setLevel(logging.WARNING)
@@ -70,28 +64,23 @@ def run_search(
 
     ``resume`` continues the interrupted search with that parent run id, from MLflow alone.
     """
-    EXECUTORS[config.executor.name].prestart(config.executor.workers)  # overlaps the setup
+    executor = EXECUTORS[config.executor.name]
+    executor.prestart(config.executor.workers)  # worker processes start while we prepare
     prepared = prepare_search(config)
     client = _connect(tracking_uri)
-    warm = _warm_start(client, config)
-    parent, history = _open_parent(client, config, experiment_name, resume, warm.history if warm else None)
-    started = time.perf_counter()
-    _log_warm_start(client, parent, config, warm)
-    models = ModelLogger.for_data(
-        client, parent.info.experiment_id, prepared.dataset.X_search, prepared.dataset.y_search
-    )
-    ctx = _start_trials(prepared, parent, models, history, progress)
-    with _ends_runs(ctx, client, parent.info.run_id, config.source):
-        EXECUTORS[config.executor.name].runner()(ctx)
-        records, best, test_metrics, model_id = finish(ctx, client, models, parent.info.run_id)
+    search = open_search(client, prepared, experiment_name, resume, progress)
+    with _ends_runs(search.ctx, client, search.parent_id, config.source):
+        executor.runner()(search.ctx)
+        records, best, test_metrics, model_id = finish(search.ctx, client, search.models, search.parent_id)
+    warm = search.warm
     return SearchResult(
-        parent.info.run_id,
-        parent.info.experiment_id,
+        search.parent_id,
+        search.parent.info.experiment_id,
         best,
         tuple(records),
         test_metrics,
         model_id,
-        time.perf_counter() - started,
+        time.perf_counter() - search.started,
         warm.used if warm else 0,
         warm.skipped if warm else 0,
     )
@@ -102,65 +91,6 @@ def _connect(tracking_uri: str | None) -> MlflowClient:
         mlflow.set_tracking_uri(tracking_uri)
     prepare_store(mlflow.get_tracking_uri())
     return MlflowClient()
-
-
-def _labels(config: ExperimentConfig) -> list[str]:
-    return [p.label for p in flatten(config.space)]
-
-
-def _warm_start(client: MlflowClient, config: ExperimentConfig) -> WarmStart | None:
-    if not config.search.warm_start:
-        return None
-    return warm_start(client, list(config.search.warm_start), config, _labels(config))
-
-
-def _open_parent(
-    client: MlflowClient,
-    config: ExperimentConfig,
-    experiment_name: str | None,
-    resume: str | None,
-    history: History | None,
-) -> tuple[Run, History | None]:
-    """A new parent run, or the resumed one (RUNNING again) with its trials added to ``history``."""
-    if not resume:
-        return open_parent(client, config, experiment_name), history
-    parent = check_resumable(client, resume, config)
-    history = load_history(client, resume, config, _labels(config), history)
-    client.update_run(resume, status="RUNNING")
-    return parent, history
-
-
-def _log_warm_start(
-    client: MlflowClient, parent: Run, config: ExperimentConfig, warm: WarmStart | None
-) -> None:
-    if warm:
-        log_batch(
-            client,
-            parent.info.run_id,
-            params={"search.warm_start": ",".join(config.search.warm_start)},
-            metrics={"n_warm_start_trials": warm.used, "n_warm_start_skipped": warm.skipped},
-        )
-
-
-def _start_trials(
-    prepared: PreparedSearch, parent: Run, models: ModelLogger, history: History | None, progress: bool
-) -> TrialContext:
-    """The trial writer, and the search's settings and dataset handed to it (unless resumed)."""
-    parent_id = parent.info.run_id
-    spec = WriterSpec(
-        mlflow.get_tracking_uri(),
-        parent.info.experiment_id,
-        parent_id,
-        trial_tags(prepared.config, parent_id),
-        models.signature,
-        models.input_example,
-    )
-    writer = TrialWriter(spec, history=history.records if history else ())
-    # A resumed search's settings are logged already, unless it died before its writer did that.
-    if "search.algo" not in parent.data.params:
-        writer.call("setup", write_setup, setup_payload(prepared, parent_id))
-    numbers = Numbers(history.next_number if history else 1)
-    return TrialContext(prepared, writer, spec, history, progress, numbers)
 
 
 @contextlib.contextmanager

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from hpo_plugin import __version__
 from hpo_plugin.errors import TrackingError
+from hpo_plugin.version import __version__
 
 # MLflow's system tags (documented names; mlflow.utils.mlflow_tags holds the same strings).
 PARENT_RUN_TAG, RUN_NAME_TAG = "mlflow.parentRunId", "mlflow.runName"

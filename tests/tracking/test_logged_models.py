@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
 
 from hpo_plugin.tracking.logged_models import ModelLogger, save_model
-from hpo_plugin.tracking.modelfiles import ModelFiles
+from hpo_plugin.tracking.modelfiles import FORMATS, ModelFiles
 
 VOLATILE = {"artifact_path", "model_uuid", "run_id", "model_id", "utc_time_created", "model_size_bytes"}
 
@@ -33,7 +33,7 @@ def fitted(kind: str, seed: int, X, y):
     return make_pipeline(StandardScaler(), LogisticRegression(C=0.1 + seed)).fit(X, y)
 
 
-@pytest.mark.parametrize("kind", ["xgboost", "sklearn"])
+@pytest.mark.parametrize("kind", sorted(FORMATS))  # every flavor whose data file we write
 def test_templated_model_matches_mlflows_own_save(kind, client, data, tmp_path):
     X, y = data
     experiment_id = client.create_experiment("models")
