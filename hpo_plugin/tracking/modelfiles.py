@@ -3,7 +3,7 @@
 Every trial of a search logs the same MLmodel, environment files and input example: only the
 fitted model differs. So trials write just that file here (a worker process never imports
 MLflow, and starts faster for it), and the writer completes the directory from a template that
-MLflow saved once per kind of model (``tracking.ModelWriter``).
+MLflow saved once per kind of model (:class:`~hpo_plugin.tracking.logged_models.ModelLogger`).
 """
 
 from __future__ import annotations

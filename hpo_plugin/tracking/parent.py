@@ -122,11 +122,14 @@ def setup_payload(prepared, run_id: str) -> dict:
     }
 
 
-def write_setup(worker, payload: dict) -> dict:
-    """Log a :func:`setup_payload` (runs in the trial writer, overlapping the first trials)."""
+def write_setup(runs, payload: dict) -> dict:
+    """Log a :func:`setup_payload` (runs in the trial writer, overlapping the first trials).
+
+    ``runs`` is the writer's :class:`~hpo_plugin.tracking.writer.ChildRuns`.
+    """
     import mlflow.data
 
-    client, run_id = worker.client, payload["run_id"]
+    client, run_id = runs.client, payload["run_id"]
     frame, source, target, name = payload["dataset"]
     with warnings.catch_warnings():  # a bundled dataset's name is not a path; MLflow says so
         warnings.simplefilter("ignore", UserWarning)
@@ -143,9 +146,9 @@ def write_setup(worker, payload: dict) -> dict:
     return {"dataset_digest": dataset.digest}
 
 
-def write_final_model(worker, run_id: str, model) -> dict:
+def write_final_model(runs, run_id: str, model) -> dict:
     """Log the refit best model on the parent run (runs in the trial writer)."""
-    return {"model_id": worker.models.log(run_id, model, tags={ROLE_TAG: FINAL_ROLE})}
+    return {"model_id": runs.models.log(run_id, model, tags={ROLE_TAG: FINAL_ROLE})}
 
 
 def _validation(config) -> str:
