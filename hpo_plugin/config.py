@@ -22,7 +22,7 @@ from hpo_plugin.data import DATASETS
 from hpo_plugin.errors import ConfigError, SpaceError
 from hpo_plugin.executors import EXECUTORS
 from hpo_plugin.metrics import METRICS
-from hpo_plugin.objectives.families import MODEL_FAMILIES
+from hpo_plugin.objectives.families import MODEL_FAMILIES, estimator_family
 from hpo_plugin.space import CHOICE, Option, Param, parse_space, relabel
 
 
@@ -95,14 +95,25 @@ class ObjectiveConfig(_Frozen):
 
 
 class ModelConfig(_Frozen):
-    family: str
+    """One model to tune: a built-in ``family``, or any scikit-learn-compatible class by its
+    import path (``estimator: sklearn.svm.SVC``)."""
+
+    family: str | None = None
+    estimator: str | None = None
     params: dict[str, Any] = {}
     space: tuple[Param, ...] = ()
 
     @field_validator("family")
     @classmethod
-    def _known_family(cls, v: str) -> str:
-        return one_of(v, MODEL_FAMILIES, "model family")
+    def _known_family(cls, v: str | None) -> str | None:
+        return None if v is None else one_of(v, MODEL_FAMILIES, "model family")
+
+    @field_validator("estimator")
+    @classmethod
+    def _importable(cls, v: str | None) -> str | None:
+        if v is not None:
+            estimator_family(v)  # importable, an estimator, a classifier or regressor
+        return v
 
     @field_validator("space", mode="before")
     @classmethod
@@ -113,10 +124,17 @@ class ModelConfig(_Frozen):
             raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
-    def _disjoint(self) -> ModelConfig:
+    def _one_model(self) -> ModelConfig:
+        if (self.family is None) == (self.estimator is None):
+            raise ValueError("give exactly one of 'family' (built in) or 'estimator' (an import path)")
         if both := sorted(set(self.params) & {p.name for p in self.space}):
             raise ValueError(f"{both} appear in both 'params' and 'space'; keep one")
         return self
+
+    @property
+    def name(self) -> str:
+        """The family's name, or the estimator's import path: how trials and params name it."""
+        return self.family or self.estimator  # type: ignore[return-value]
 
 
 class TpeConfig(_Frozen):
@@ -262,9 +280,9 @@ class ExperimentConfig(_Frozen):
         if (self.model is None) == (self.models is None):
             raise ValueError("give exactly one of 'model' (one family) or 'models' (a list)")
         if self.models is not None:
-            families = [m.family for m in self.models]
-            if len(set(families)) != len(families) or not families:
-                raise ValueError(f"'models' must list distinct families, got {families}")
+            names = [m.name for m in self.models]
+            if len(set(names)) != len(names) or not names:
+                raise ValueError(f"'models' must list distinct families or estimators, got {names}")
         return self
 
     @property
@@ -276,7 +294,7 @@ class ExperimentConfig(_Frozen):
         """The searched space; model selection is a choice over families with their spaces."""
         if self.model is not None:
             return self.model.space
-        options = tuple(Option(m.family, relabel(m.space, f"family={m.family}/")) for m in self.candidates)
+        options = tuple(Option(m.name, relabel(m.space, f"family={m.name}/")) for m in self.candidates)
         return (Param("family", "family", CHOICE, options=options),)
 
     @property

@@ -14,7 +14,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from mlflow.entities.logged_model_status import LoggedModelStatus
+from mlflow.entities import LoggedModelStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 

@@ -64,6 +64,16 @@ def test_bad_options_exit_non_zero_with_one_line_and_no_runs(write_yaml, client,
     assert client.get_experiment_by_name("tiny") is None
 
 
+SVC = """
+name: tiny
+data: {dataset: breast_cancer}
+model:
+  estimator: sklearn.svm.SVC
+  space: {C: {loguniform: [0.1, 10]}}
+objective: {metric: log_loss}
+"""
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "fragment"),
     [
@@ -83,6 +93,23 @@ def test_bad_options_exit_non_zero_with_one_line_and_no_runs(write_yaml, client,
             "model.family: ridge does not do classification",
         ),
         (TINY_XGB.replace("dataset: breast_cancer", "path: missing.csv, target: y"), "data.path:"),
+        (SVC.replace("sklearn.svm.SVC", "sklearn.svm.SVX"), "model.estimator: cannot import sklearn.svm.SVX"),
+        (
+            SVC.replace("sklearn.svm.SVC", "sklearn.cluster.KMeans"),
+            "model.estimator: sklearn.cluster.KMeans is neither",
+        ),
+        (
+            SVC.replace("C:", "Cee:"),
+            "model.space: ['Cee'] are not parameters of sklearn.svm.SVC; check the spelling",
+        ),
+        (
+            SVC.replace("breast_cancer", "diabetes").replace("log_loss", "rmse"),
+            "model.estimator: sklearn.svm.SVC does not do regression",
+        ),
+        (
+            SVC.replace("model:", "model:\n  family: xgboost"),
+            "model: give exactly one of 'family' (built in) or",
+        ),
     ],
 )
 def test_bad_experiments_fail_before_any_run(write_yaml, client, yaml_text, fragment):

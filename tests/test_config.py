@@ -5,6 +5,7 @@ from conftest import EXPERIMENTS, TINY_XGB
 
 from hpo_plugin.config import load_experiment
 from hpo_plugin.errors import ConfigError
+from hpo_plugin.objectives.families import MODEL_FAMILIES
 
 SHIPPED = sorted(EXPERIMENTS.glob("*.yaml"))
 
@@ -37,7 +38,8 @@ def test_model_selection_is_a_choice_over_families_with_prefixed_labels():
     config = load_experiment(EXPERIMENTS / "model_selection_breast_cancer.yaml")
     (family,) = config.space
     assert family.name == "family"
-    assert [o.value for o in family.options] == ["xgboost", "random_forest", "logistic_regression", "mlp"]
+    assert [o.value for o in family.options] == [m.name for m in config.models]  # in the file's order
+    assert {o.value for o in family.options} >= {"xgboost", "lightgbm", "hist_gradient_boosting", "mlp"}
     assert family.options[0].space[0].label == "family=xgboost/max_depth"
 
 
@@ -61,7 +63,7 @@ BAD_CONFIGS = [
     ("objective: {metric: auc}", "objective.metric", "choose one of: accuracy"),
     ("objective: {metric: log_loss, direction: maximize}", "objective", "set direction: minimize"),
     ("objective: {metric: rmse, validation: {holdout: 0.2, cv: 3}}", "objective.validation", "exactly one"),
-    ("model: {family: svm}", "model.family", "choose one of: logistic_regression, mlp"),
+    ("model: {family: svm}", "model.family", f"choose one of: {', '.join(sorted(MODEL_FAMILIES))}"),
     ("model: {family: xgboost, space: {max_depth: {uniform: [5, 1]}}}", "model.space", "max_depth.uniform"),
     (
         "model: {family: xgboost, params: {max_depth: 3}, space: {max_depth: {quniform: [2, 4, 1]}}}",

@@ -18,12 +18,19 @@ import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from xgboost import XGBModel
+from sklearn.pipeline import Pipeline
 
 from hpo_plugin.errors import ConfigError
 from hpo_plugin.metrics import METRICS, metrics_for, score
 from hpo_plugin.objectives.base import TrialFailed, TrialOutcome
-from hpo_plugin.objectives.families import MODEL_FAMILIES, build_model, final_estimator, unsupported_task
+from hpo_plugin.objectives.families import family_named, unsupported_task
+from hpo_plugin.objectives.pipelines import (
+    build_model,
+    early_stopping,
+    final_estimator,
+    fit_params,
+    for_estimator,
+)
 from hpo_plugin.space import names
 
 if TYPE_CHECKING:
@@ -49,17 +56,18 @@ class EstimatorObjective:
                 f"{config.objective.metric} does not apply to a {task} task",
             )
         for i, candidate in enumerate(config.candidates):
-            key = "model.family" if config.model is not None else f"models.{i}.family"
-            if problem := unsupported_task(candidate.family, task):
+            field = "family" if candidate.family else "estimator"
+            key = f"model.{field}" if config.model is not None else f"models.{i}.{field}"
+            if problem := unsupported_task(candidate.name, task):
                 raise ConfigError(config.source, key, problem)
-            valid = MODEL_FAMILIES[candidate.family].param_names(task)
-            section = key.removesuffix("family")
+            valid = family_named(candidate.name).param_names(task)
+            section = key.removesuffix(field)
             for where, keys in (("params", set(candidate.params)), ("space", names(candidate.space))):
                 if unknown := sorted(keys - valid):
                     raise ConfigError(
                         config.source,
                         f"{section}{where}",
-                        f"{unknown} are not parameters of {candidate.family}; check the spelling",
+                        f"{unknown} are not parameters of {candidate.name}; check the spelling",
                     )
 
     @property
@@ -73,16 +81,18 @@ class EstimatorObjective:
     def family_and_params(self, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         """Split a decoded point into the model family and its full param set."""
         params = dict(params)
-        family = params.pop("family", None) or self.config.candidates[0].family
-        fixed = next(m.params for m in self.config.candidates if m.family == family)
+        family = params.pop("family", None) or self.config.candidates[0].name
+        fixed = next(m.params for m in self.config.candidates if m.name == family)
         return family, {**fixed, **params}
 
-    def build(self, params: Mapping[str, Any]):
+    def build(self, params: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The unfitted model for a point, and the ``fit`` arguments it takes."""
         family, model_params = self.family_and_params(params)
         d = self.dataset
-        return build_model(
+        model = build_model(
             family, d.task, model_params, d.categorical, d.numeric, self.n_threads, self.config.search.seed
         )
+        return model, fit_params(family, model, d.categorical)
 
     def loss_of(self, value: float) -> float:
         return -value if self.config.objective.maximize else value
@@ -90,12 +100,12 @@ class EstimatorObjective:
     def evaluate(self, params: Mapping[str, Any]) -> TrialOutcome:
         """Fit and score one point on every fold; raise TrialFailed if the loss is unusable."""
         d = self.dataset
-        template = self.build(params)
+        template, kwargs = self.build(params)
         per_fold: list[dict[str, float]] = []
         started = time.perf_counter()
         model = None
         for train, val in d.folds:
-            model = _fit(clone(template), d.X_search.iloc[train], d.y_search[train], self.seed)
+            model = _fit(clone(template), d.X_search.iloc[train], d.y_search[train], self.seed, kwargs)
             per_fold.append(score(model, d.X_search.iloc[val], d.y_search[val], d.task, d.n_classes))
             if (best := best_iteration(model)) is not None:
                 per_fold[-1]["best_iteration"] = best
@@ -106,52 +116,43 @@ class EstimatorObjective:
             raise TrialFailed(f"val_{self.metric} is {value}")
         if len(d.folds) > 1:
             # The trial's model is the configuration trained on all the search data.
-            model = _fit(clone(template), d.X_search, d.y_search, self.seed)
+            model = _fit(clone(template), d.X_search, d.y_search, self.seed, kwargs)
         metrics["fit_time_s"] = fit_time
         return TrialOutcome(self.loss_of(value), metrics, model)
 
     def refit_and_test(self, params: Mapping[str, Any]) -> tuple[Any, dict[str, float]]:
         """The final model: fit on all search data, scored once on the held-out test set."""
         d = self.dataset
-        model = _fit(self.build(params), d.X_search, d.y_search, self.seed)
+        template, kwargs = self.build(params)
+        model = _fit(template, d.X_search, d.y_search, self.seed, kwargs)
         test = score(model, d.X_test, d.y_test, d.task, d.n_classes)
         return model, {f"test_{k}": v for k, v in test.items()}
 
 
-EARLY_STOPPING_SHARE = 0.15  # of a fit's training rows, held out to pick XGBoost's best round
+EARLY_STOPPING_SHARE = 0.15  # of a fit's training rows, held out to pick the best boosting round
 
 
-def _fit(model, X, y, seed: int):
-    """Fit; an XGBoost model with ``early_stopping_rounds`` stops on a slice of its own
-    training rows (never on the validation fold that scores it)."""
-    if (estimator := _stops_early(model)) is not None:
-        stratify = y if is_classifier(estimator) else None
-        X_fit, X_stop, y_fit, y_stop = train_test_split(
+def _fit(model, X, y, seed: int, kwargs: Mapping[str, Any]):
+    """Fit with ``kwargs``; a boosting model with ``early_stopping_rounds`` stops on a slice of
+    its own training rows (never on the validation fold that scores it)."""
+    kwargs = dict(kwargs)
+    if (stopping := early_stopping(model)) is not None:
+        stratify = y if is_classifier(final_estimator(model)) else None
+        X, X_stop, y, y_stop = train_test_split(
             X, y, test_size=EARLY_STOPPING_SHARE, random_state=seed, stratify=stratify
         )
-        if model is estimator:
-            return model.fit(X_fit, y_fit, eval_set=[(X_stop, y_stop)], verbose=False)
-        prep = clone(model[:-1]).fit(X_fit, y_fit)  # the pipeline refits the same transform
-        return model.fit(
-            X_fit, y_fit, model__eval_set=[(prep.transform(X_stop), y_stop)], model__verbose=False
-        )
+        if isinstance(model, Pipeline):  # the pipeline refits the same transform
+            X_stop = clone(model[:-1]).fit(X, y).transform(X_stop)
+        kwargs.update(for_estimator(model, stopping.eval_kwargs(X_stop, y_stop)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(X, y)
+        return model.fit(X, y, **kwargs)
 
 
 def best_iteration(model) -> int | None:
-    """The boosting round XGBoost's early stopping kept, if it stopped early."""
-    estimator = _stops_early(model)
-    return None if estimator is None else int(estimator.best_iteration)
-
-
-def _stops_early(model):
-    """The XGBoost estimator of ``model`` if it has ``early_stopping_rounds`` set, else None."""
-    estimator = final_estimator(model)
-    if isinstance(estimator, XGBModel) and estimator.get_params().get("early_stopping_rounds"):
-        return estimator
-    return None
+    """The boosting round early stopping kept, if the model stops early."""
+    stopping = early_stopping(model)
+    return None if stopping is None else int(getattr(final_estimator(model), stopping.best_attr))
 
 
 def _summarise(per_fold: list[dict[str, float]], task: str) -> dict[str, float]:
@@ -162,6 +163,6 @@ def _summarise(per_fold: list[dict[str, float]], task: str) -> dict[str, float]:
         if len(per_fold) > 1:
             out[f"val_{m.name}_std"] = float(values.std())
             out.update({f"val_{m.name}_fold{i}": float(v) for i, v in enumerate(values)})
-    if "best_iteration" in per_fold[0]:  # XGBoost early stopping: the rounds it kept (mean of folds)
+    if "best_iteration" in per_fold[0]:  # early stopping: the rounds it kept (mean of folds)
         out["best_iteration"] = float(np.mean([fold["best_iteration"] for fold in per_fold]))
     return out

@@ -1,29 +1,47 @@
-"""Model-family registry: name -> estimator per task, preprocessing, and its MLflow flavor.
+"""Model-family registry: name -> estimator per task, how it takes the data, its library defaults.
 
-XGBoost keeps its native handling of missing values and categoricals (an OrdinalEncoder in
-front marks the categorical columns); scikit-learn families get imputers and a one-hot
-encoder in a Pipeline. Either way the fitted model predicts on a frame of original columns.
+A family is either built in (:data:`MODEL_FAMILIES`) or any scikit-learn-compatible class named
+by its import path in the experiment (``model: {estimator: sklearn.svm.SVC}``), which becomes a
+family of its own (:func:`family_named`). How a family's model is put together with its
+preprocessing lives in :mod:`.pipelines`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-from sklearn.impute import SimpleImputer
+from lightgbm import LGBMClassifier, LGBMRegressor
+from sklearn.base import is_classifier, is_regressor
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neural_network import MLPClassifier, MLPRegressor
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
-from xgboost import XGBClassifier, XGBModel, XGBRegressor
+from xgboost import XGBClassifier, XGBRegressor
 
 from hpo_plugin.metrics import CLASSIFICATION, REGRESSION
 
 CLASSIFIER, REGRESSOR = "classifier", "regressor"
+
+
+@dataclass(frozen=True)
+class Native:
+    """A library that takes categorical columns (as ordinal codes, first) and missing values itself.
+
+    ``init(n_categorical, n_numeric)`` gives the estimator's keyword arguments that mark the
+    categorical columns, ``fit(n_categorical)`` the ``fit`` arguments that do (LightGBM reads
+    them at fit time only).
+    """
+
+    init: Callable[[int, int], dict[str, Any]]
+    fit: Callable[[int], dict[str, Any]] = lambda n_categorical: {}
 
 
 @dataclass(frozen=True)
@@ -33,19 +51,21 @@ class ModelFamily:
     name: str
     estimators: Mapping[str, type]
     scale: bool = False
-    native_categorical: bool = False
+    native: Native | None = None  # None: imputers, one-hot encoding (and scaling) in front
     defaults: Mapping[str, Any] = field(default_factory=dict)
     # The library's own defaults where ``get_params()`` shows None (XGBoost keeps them in C++).
     library_defaults: Mapping[str, Any] = field(default_factory=dict)
     threads_param: str | None = "n_jobs"
     seed_param: str | None = "random_state"
+    # Keyword arguments the estimator takes that ``get_params()`` does not list.
+    extra_params: frozenset[str] = frozenset()
 
     def estimator_class(self, task: str) -> type | None:
         return self.estimators.get(CLASSIFIER if task in CLASSIFICATION else REGRESSOR)
 
     def param_names(self, task: str) -> set[str]:
         cls = self.estimator_class(task)
-        return set(cls().get_params()) if cls is not None else set()
+        return set(cls().get_params()) | self.extra_params if cls is not None else set()
 
 
 XGBOOST_DEFAULTS = {
@@ -64,15 +84,38 @@ XGBOOST_DEFAULTS = {
     "max_bin": 256,
 }
 
+XGBOOST_NATIVE = Native(
+    init=lambda n_cat, n_num: {"feature_types": ["c"] * n_cat + ["q"] * n_num, "enable_categorical": True}
+)
+LIGHTGBM_NATIVE = Native(
+    init=lambda n_cat, n_num: {}, fit=lambda n_cat: {"categorical_feature": list(range(n_cat))}
+)
+HIST_GRADIENT_BOOSTING_NATIVE = Native(
+    init=lambda n_cat, n_num: {"categorical_features": [True] * n_cat + [False] * n_num}
+)
+
 MODEL_FAMILIES: dict[str, ModelFamily] = {
     f.name: f
     for f in (
         ModelFamily(
             "xgboost",
             {CLASSIFIER: XGBClassifier, REGRESSOR: XGBRegressor},
-            native_categorical=True,
+            native=XGBOOST_NATIVE,
             defaults={"tree_method": "hist", "verbosity": 0},
             library_defaults=XGBOOST_DEFAULTS,
+        ),
+        ModelFamily(
+            "lightgbm",
+            {CLASSIFIER: LGBMClassifier, REGRESSOR: LGBMRegressor},
+            native=LIGHTGBM_NATIVE,
+            defaults={"verbosity": -1},
+            extra_params=frozenset({"early_stopping_rounds"}),  # LightGBM's own, taken as a keyword
+        ),
+        ModelFamily(
+            "hist_gradient_boosting",
+            {CLASSIFIER: HistGradientBoostingClassifier, REGRESSOR: HistGradientBoostingRegressor},
+            native=HIST_GRADIENT_BOOSTING_NATIVE,
+            threads_param=None,  # OpenMP: limited with the trial's thread budget like BLAS
         ),
         ModelFamily("random_forest", {CLASSIFIER: RandomForestClassifier, REGRESSOR: RandomForestRegressor}),
         ModelFamily(
@@ -94,66 +137,62 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
 }
 
 
+def family_named(name: str) -> ModelFamily:
+    """A built-in family, or the family of the estimator class at import path ``name``."""
+    return MODEL_FAMILIES[name] if name in MODEL_FAMILIES else estimator_family(name)
+
+
+@functools.cache
+def estimator_family(path: str) -> ModelFamily:
+    """Any scikit-learn-compatible class as a family, behind the scikit-learn families' preprocessing.
+
+    Raises ValueError saying what is wrong with ``path`` (the config reports it under its key).
+    """
+    cls = import_estimator(path)
+    instance = cls()
+    kinds = {CLASSIFIER: is_classifier(instance), REGRESSOR: is_regressor(instance)}
+    if not any(kinds.values()):
+        raise ValueError(f"{path} is neither a classifier nor a regressor (scikit-learn's is_classifier)")
+    params = instance.get_params()
+    return ModelFamily(
+        path,
+        {kind: cls for kind, yes in kinds.items() if yes},
+        scale=True,  # harmless for trees, needed by kernels and distances (SVC, KNN)
+        threads_param="n_jobs" if "n_jobs" in params else None,
+        seed_param="random_state" if "random_state" in params else None,
+    )
+
+
+def import_estimator(path: str) -> type:
+    """The class at ``package.module.Class``; ValueError naming what to fix."""
+    module_name, _, class_name = path.rpartition(".")
+    if not module_name:
+        raise ValueError(f"{path!r} is not an import path; give package.module.Class, e.g. sklearn.svm.SVC")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import {path}: {exc}; check the module path (is it installed?)") from None
+    except AttributeError:
+        raise ValueError(f"cannot import {path}: module {module_name} has no {class_name!r}") from None
+    if not isinstance(cls, type) or not all(hasattr(cls, m) for m in ("fit", "predict", "get_params")):
+        raise ValueError(f"{path} is not a scikit-learn estimator (a class with fit, predict and get_params)")
+    try:
+        cls()
+    except Exception as exc:
+        raise ValueError(
+            f"{path}() fails without arguments ({type(exc).__name__}: {exc}); a scikit-learn "
+            "estimator takes every parameter as a keyword with a default"
+        ) from None
+    return cls
+
+
 def families_for(task: str) -> list[str]:
     return sorted(n for n, f in MODEL_FAMILIES.items() if f.estimator_class(task) is not None)
 
 
-def build_model(
-    family_name: str,
-    task: str,
-    params: Mapping[str, Any],
-    categorical: tuple[str, ...],
-    numeric: tuple[str, ...],
-    n_threads: int,
-    seed: int,
-):
-    """An unfitted estimator (or Pipeline) for the family, task and params."""
-    family = MODEL_FAMILIES[family_name]
-    cls = family.estimator_class(task)
-    kwargs = dict(family.defaults)
-    if family.threads_param:
-        kwargs[family.threads_param] = n_threads
-    if family.seed_param:
-        kwargs[family.seed_param] = seed
-    kwargs.update(params)
-    if family.native_categorical:
-        if not categorical:
-            return cls(**kwargs)
-        # Categorical columns come first out of the transformer, then the numeric ones.
-        kwargs["feature_types"] = ["c"] * len(categorical) + ["q"] * len(numeric)
-        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan)
-        prep = ColumnTransformer(
-            [("categorical", encoder, list(categorical))],
-            remainder="passthrough",
-            verbose_feature_names_out=False,
-        )
-        return Pipeline([("preprocess", prep), ("model", cls(enable_categorical=True, **kwargs))])
-    numeric_steps = [SimpleImputer(strategy="median")]
-    if family.scale:
-        numeric_steps.append(StandardScaler())
-    transformers = [("numeric", make_pipeline(*numeric_steps), list(numeric))]
-    if categorical:
-        categorical_steps = make_pipeline(
-            SimpleImputer(strategy="constant", fill_value="missing"),
-            OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-        )
-        transformers.append(("categorical", categorical_steps, list(categorical)))
-    return Pipeline([("preprocess", ColumnTransformer(transformers)), ("model", cls(**kwargs))])
-
-
-def final_estimator(model):
-    """The estimator at the end of a Pipeline, or the model itself."""
-    return model[-1] if isinstance(model, Pipeline) else model
-
-
-def flavor_of(model) -> str:
-    """The MLflow flavor module name that logs this fitted model natively."""
-    return "xgboost" if isinstance(model, XGBModel) else "sklearn"
-
-
 def unsupported_task(family_name: str, task: str) -> str | None:
     """Why a family cannot serve a task, or None."""
-    if MODEL_FAMILIES[family_name].estimator_class(task) is not None:
+    if family_named(family_name).estimator_class(task) is not None:
         return None
     kind = "regression" if task == REGRESSION else "classification"
     return f"{family_name} does not do {kind}; choose one of: {', '.join(families_for(task))}"

@@ -10,14 +10,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from hpo_plugin.objectives.families import MODEL_FAMILIES
+from hpo_plugin.objectives.families import family_named
 from hpo_plugin.space import CHOICE, Param
 
 
 def start_points(config, task: str) -> tuple[dict[str, Any], ...]:
     """One point (hyperopt ``vals``) per candidate family, at that family's defaults."""
     if config.model is not None:
-        return (_point(config.space, _defaults(config.model.family, task)),)
+        return (_point(config.space, _defaults(config.model.name, task)),)
     (family_choice,) = config.space
     return tuple(
         {family_choice.label: i, **_point(option.space, _defaults(option.value, task))}
@@ -26,7 +26,7 @@ def start_points(config, task: str) -> tuple[dict[str, Any], ...]:
 
 
 def _defaults(family: str, task: str) -> dict[str, Any]:
-    fam = MODEL_FAMILIES[family]
+    fam = family_named(family)
     cls = fam.estimator_class(task)
     found = {k: v for k, v in cls().get_params().items() if v is not None} if cls else {}
     return {**found, **fam.library_defaults}

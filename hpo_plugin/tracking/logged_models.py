@@ -9,6 +9,7 @@ model of each kind in full; later ones are completed from that template.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import shutil
@@ -27,7 +28,7 @@ from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 
-from hpo_plugin.objectives.families import flavor_of
+from hpo_plugin.objectives.pipelines import flavor_of
 from hpo_plugin.tracking.modelfiles import ModelFiles, pinned_requirements
 
 # Our signatures are explicit; MLflow's hint about integer outputs (class labels) is noise.
@@ -132,29 +133,28 @@ _YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def save_model(model, path: str, signature, example, requirements=None) -> None:
-    """Save with the model's native flavor and pinned requirements (no inference subprocess)."""
+    """Save with the model's native flavor and pinned requirements (no inference subprocess).
+
+    Pickled models (scikit-learn's, LightGBM's scikit-learn API) use cloudpickle: they are our
+    own models, loaded only from this store, and cloudpickle is fast and loads anywhere.
+    """
     common = dict(
         signature=signature,
         input_example=example,
         pip_requirements=list(requirements or pinned_requirements(model)),
     )
-    if flavor_of(model) == "xgboost":
-        import mlflow.xgboost
-
-        mlflow.xgboost.save_model(model, path, **common)
-        return
-    import mlflow.sklearn
-
-    # Our own models, loaded only from this store: cloudpickle is fast and loads anywhere.
-    sklearn_logger = logging.getLogger("mlflow.sklearn")
-    level = sklearn_logger.level
-    sklearn_logger.setLevel(logging.ERROR)
+    flavor = flavor_of(model)
+    module = importlib.import_module(f"mlflow.{flavor}")
+    if flavor != "xgboost":
+        common["serialization_format"] = "cloudpickle"
+    # The pickle formats' security notice, once per save: we know, and say so in the README.
+    logger = logging.getLogger(f"mlflow.{flavor}")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
     try:
-        mlflow.sklearn.save_model(
-            model, path, serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE, **common
-        )
+        module.save_model(model, path, **common)
     finally:
-        sklearn_logger.setLevel(level)
+        logger.setLevel(level)
 
 
 def warm_up() -> None:

@@ -18,9 +18,8 @@ from pydoc import locate
 
 import numpy as np
 import pandas as pd
-from xgboost import XGBModel
 
-from hpo_plugin.objectives.families import final_estimator, flavor_of
+from hpo_plugin.objectives.pipelines import final_estimator, flavor_of
 
 
 def _write_xgboost(model, path: str) -> None:
@@ -48,6 +47,7 @@ def _read_cloudpickle(path: str, model_class: str):
 # flavor -> (data file name, writer, reader): the file MLflow's flavor keeps the model in.
 FORMATS = {
     "xgboost": ("model.ubj", _write_xgboost, _read_xgboost),
+    "lightgbm": ("model.pkl", _write_cloudpickle, _read_cloudpickle),  # its scikit-learn API models
     "sklearn": ("model.pkl", _write_cloudpickle, _read_cloudpickle),
 }
 
@@ -97,24 +97,19 @@ class ModelFiles:
 
 
 @functools.cache
-def _pins(flavor: str, wraps_xgboost: bool) -> tuple[str, ...]:
-    import cloudpickle
-    import scipy
-    import sklearn
-    import xgboost
+def _pins(flavor: str, library: str) -> tuple[str, ...]:
+    """Pins for a model of ``flavor`` whose estimator comes from the top-level module ``library``."""
+    from importlib.metadata import packages_distributions, version
 
     pins = [f"numpy=={np.__version__}", f"pandas=={pd.__version__}"]
-    if flavor == "xgboost" or wraps_xgboost:
-        pins.append(f"xgboost=={xgboost.__version__}")
-    if flavor == "sklearn":
-        pins += [
-            f"scikit-learn=={sklearn.__version__}",
-            f"scipy=={scipy.__version__}",
-            f"cloudpickle=={cloudpickle.__version__}",
-        ]
+    if library != "sklearn" and (dists := packages_distributions().get(library)):
+        pins.append(f"{dists[0]}=={version(dists[0])}")
+    if flavor != "xgboost":  # pickled: scikit-learn's classes (the Pipeline, the wrappers) and cloudpickle
+        pins += [f"scikit-learn=={version('scikit-learn')}", f"scipy=={version('scipy')}"]
+        pins.append(f"cloudpickle=={version('cloudpickle')}")
     return tuple(pins)
 
 
 def pinned_requirements(model) -> tuple[str, ...]:
     """Requirements pinned to the installed versions of what the model needs to load."""
-    return _pins(flavor_of(model), isinstance(final_estimator(model), XGBModel))
+    return _pins(flavor_of(model), type(final_estimator(model)).__module__.split(".")[0])

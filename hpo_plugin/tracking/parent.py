@@ -98,13 +98,13 @@ def setup_payload(prepared, run_id: str) -> dict:
         "data.split_seed": config.data.split_seed,
         "data.rows_search": len(data.X_search),
         "data.rows_test": len(data.X_test),
-        "model.families": ",".join(m.family for m in config.candidates),
+        "model.families": ",".join(m.name for m in config.candidates),
         "register.enabled": config.registration.enabled,
         "register.model_name": config.registered_model_name,
         "register.margin": config.registration.margin,
     }
     for candidate in config.candidates:
-        params.update({f"model.{candidate.family}.{k}": v for k, v in candidate.params.items()})
+        params.update({f"model.{candidate.name}.{k}": v for k, v in candidate.params.items()})
     params.update(space_params(config.space))
     tags = {
         **search_tags(config, run_id),

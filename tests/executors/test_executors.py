@@ -95,6 +95,18 @@ def test_a_worker_process_never_imports_mlflow():
     assert out.strip() == "[]"
 
 
+def test_an_estimator_by_import_path_runs_in_worker_processes(tiny, client):
+    svc = {"family": None, "estimator": "sklearn.svm.SVC", "params": {"probability": True}}
+    path = tiny(
+        model={**svc, "space": {"C": {"loguniform": [0.1, 10]}}},
+        search={"max_evals": 4, **QUIET},
+        register=UNREGISTERED,
+        executor={"name": "local", "parallelism": 2},
+    )
+    result = run_search(load_experiment(path))
+    assert result.n_ok == 4 and all(r.model_id for r in result.records)
+
+
 def test_the_search_loop_waits_for_a_slot_instead_of_polling(monkeypatch):
     """A refresh while a trial is queued blocks until a slot takes it; with none queued it never waits."""
     monkeypatch.setattr(pool, "WAIT_S", 60.0)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import EXPERIMENTS, TINY_XGB, children_of
+from conftest import EXPERIMENTS, QUIET, TINY_XGB, children_of
 from test_data import churn_frame
 
 from hpo_plugin.algorithms import ALGORITHMS
@@ -109,6 +109,8 @@ def test_grid_on_a_continuous_space_is_a_config_error_before_any_run(tiny, clien
 # A small space and fixed params per family: every registered family needs one.
 EXAMPLES = {
     "xgboost": ({"max_depth": {"quniform": [2, 3, 1]}}, {"n_estimators": 10}),
+    "lightgbm": ({"num_leaves": {"quniform": [4, 16, 1]}}, {"n_estimators": 10}),
+    "hist_gradient_boosting": ({"max_leaf_nodes": {"quniform": [4, 16, 1]}}, {"max_iter": 10}),
     "random_forest": ({"max_depth": {"quniform": [2, 4, 1]}}, {"n_estimators": 10}),
     "logistic_regression": ({"C": {"loguniform": [0.01, 10]}}, {}),
     "ridge": ({"alpha": {"loguniform": [0.01, 10]}}, {}),
@@ -178,6 +180,51 @@ def test_csv_with_categoricals_and_missing_values_per_family(tiny, tmp_path, fam
     assert set(np.asarray(model.predict(rows)).tolist()) <= {0, 1}
 
 
+def test_any_estimator_by_import_path_alone_and_in_model_selection(tiny, client):
+    svc = {
+        "estimator": "sklearn.svm.SVC",
+        "params": {"probability": True},
+        "space": {"C": {"loguniform": [0.1, 10]}},
+    }
+    alone = run_search(load_experiment(tiny(model={"family": None, **svc}, search={"max_evals": 3, **QUIET})))
+    assert alone.n_ok == 3 and alone.best.params.keys() == {"C"}
+    final = mlflow.sklearn.load_model(f"models:/{alone.model_id}")
+    assert final[-1].get_params()["random_state"] == 0 and final[-1].probability  # seeded, fixed params
+    knn = {
+        "estimator": "sklearn.neighbors.KNeighborsClassifier",
+        "space": {"n_neighbors": {"quniform": [3, 15, 1]}},
+    }
+    path = tiny(search={"max_evals": 4, **QUIET}, model=None, models=[svc, knn])
+    both = run_search(load_experiment(path))
+    assert {r.params["family"] for r in both.records} == {
+        "sklearn.svm.SVC",
+        "sklearn.neighbors.KNeighborsClassifier",
+    }
+    parent = client.get_run(both.parent_run_id).data
+    assert parent.params["model.families"] == "sklearn.svm.SVC,sklearn.neighbors.KNeighborsClassifier"
+    assert parent.params["space.family:sklearn.svm.SVC/C"] == "loguniform(0.1, 10)"
+    # the tuned tpe starts at each estimator's own defaults, in the listed order
+    assert [r.params for r in both.records[:2]] == [
+        {"family": "sklearn.svm.SVC", "C": 1.0},
+        {"family": "sklearn.neighbors.KNeighborsClassifier", "n_neighbors": 5},
+    ]
+    assert mlflow.pyfunc.load_model(f"models:/{both.model_id}") is not None
+
+
+def test_lightgbm_stops_early_inside_trials_and_logs_the_round_it_kept(tiny, client):
+    config = load_experiment(
+        tiny(
+            model={"family": "lightgbm", "params": {"n_estimators": 400, "early_stopping_rounds": 10}},
+            search={"max_evals": 2, **QUIET},
+        )
+    )
+    result = run_search(config)
+    assert result.n_ok == 2
+    for child in children_of(client, client.get_run(result.parent_run_id)):
+        assert 1 <= child.data.metrics["best_iteration"] < 399
+    assert mlflow.pyfunc.load_model(f"models:/{result.model_id}") is not None
+
+
 def test_cv_logs_per_fold_and_mean_std(tiny, client):
     config = load_experiment(tiny(objective={"validation": {"cv": 3}}, search={"max_evals": 2}))
     result = run_search(config)
@@ -199,12 +246,7 @@ def test_model_selection_searches_families_and_their_params(client):
     assert parent.params["space.family:xgboost/max_depth"] == "quniform(2, 6, 1) int"
     assert parent.tags["hpo.role"] == "search" and parent.tags["hpo.dataset_digest"]
     for record in result.records:
-        own = {
-            "xgboost": {"max_depth", "learning_rate"},
-            "random_forest": {"max_depth", "max_features"},
-            "logistic_regression": {"C"},
-            "mlp": {"hidden_layer_sizes", "alpha"},
-        }[record.params["family"]]
+        own = {p.name for p in next(m for m in config.candidates if m.name == record.params["family"]).space}
         assert set(record.params) == own | {"family"}
 
 
@@ -399,12 +441,13 @@ def test_default_tpe_starts_at_the_library_defaults_inside_the_space(tiny):
 
 
 def test_model_selection_starts_with_each_familys_defaults(write_yaml):
-    config = load_experiment(EXPERIMENTS / "model_selection_breast_cancer.yaml", {"search.max_evals": 4})
+    config = load_experiment(EXPERIMENTS / "model_selection_breast_cancer.yaml")
+    config = load_experiment(config.source, {"search.max_evals": len(config.candidates)})
     records = []
     minimize(
         prepare_search(config), lambda point: records.append(decode(point)) or {"status": "ok", "loss": 1.0}
     )
-    assert [r["family"] for r in records] == [m.family for m in config.candidates]
+    assert [r["family"] for r in records] == [m.name for m in config.candidates]
 
 
 @pytest.mark.slow

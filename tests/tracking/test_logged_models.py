@@ -9,6 +9,7 @@ import mlflow
 import numpy as np
 import pytest
 import yaml
+from lightgbm import LGBMClassifier
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -28,8 +29,11 @@ def data():
 
 
 def fitted(kind: str, seed: int, X, y):
+    """A fitted model that MLflow's ``kind`` flavor logs natively."""
     if kind == "xgboost":
         return XGBClassifier(n_estimators=5 + seed, max_depth=2, n_jobs=1, random_state=seed).fit(X, y)
+    if kind == "lightgbm":
+        return LGBMClassifier(n_estimators=5 + seed, num_leaves=4, n_jobs=1, verbosity=-1).fit(X, y)
     return make_pipeline(StandardScaler(), LogisticRegression(C=0.1 + seed)).fit(X, y)
 
 
