@@ -48,7 +48,7 @@ def list_searches(client: MlflowClient, experiment: str) -> pd.DataFrame:
                 "budget": params.get("search.max_evals"),
                 "trials_ok": metrics.get("n_trials_ok"),
                 "metric": metric,
-                "best_val": metrics.get(f"best_val_{metric}"),
+                "best_val": metrics.get(f"best_val_{metric}", metrics.get("best_loss")),  # function: loss
                 "test": metrics.get(f"test_{metric}"),
             }
         )

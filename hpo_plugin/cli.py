@@ -168,7 +168,11 @@ def search(
         resume=resume or None,
     )
     print_search_result(config, result)
-    if config.registration.enabled:
+    if config.registration.enabled and result.model_id is None:
+        click.echo(
+            "Not registered: no trial logged a model (return one as result['model'], or trial.log_model)"
+        )
+    elif config.registration.enabled:
         _register(result.parent_run_id, config.registered_model_name, config.registration.margin)
     else:
         click.echo(f"Not registered (register.enabled is false): hpo register --run {result.parent_run_id}")
@@ -246,16 +250,20 @@ def print_search_result(config, result) -> None:
         f"Search finished in {result.elapsed_s:.1f} s: {len(result.records)} trials "
         f"({result.n_ok} ok, {result.n_failed} failed)."
     )
-    click.echo(
-        f"Best: {best.name} (run {best.run_id}) val_{metric}={best.metrics[f'val_{metric}']:.6g}; "
-        f"refit on train+validation: test_{metric}={result.test_metrics[f'test_{metric}']:.6g}"
-    )
+    if metric is None:  # a function objective: its loss, and its own model
+        click.echo(f"Best: {best.name} (run {best.run_id}) loss={best.loss:.6g}")
+    else:
+        click.echo(
+            f"Best: {best.name} (run {best.run_id}) val_{metric}={best.metrics[f'val_{metric}']:.6g}; "
+            f"refit on train+validation: test_{metric}={result.test_metrics[f'test_{metric}']:.6g}"
+        )
     if result.warm_used or result.warm_skipped:
         click.echo(
             f"Warm start: {result.warm_used} earlier trials informed the search (not budgeted), "
             f"{result.warm_skipped} skipped as outside this space."
         )
-    click.echo(f"Final model: models:/{result.model_id}")
+    if result.model_id:
+        click.echo(f"Final model: models:/{result.model_id}")
     click.echo(f"Parent run: {result.parent_run_id} in experiment {result.experiment_id} ({uri})")
     click.echo(
         f"Open it: mlflow ui --backend-store-uri {uri} --host 127.0.0.1, then "

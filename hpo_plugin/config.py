@@ -33,6 +33,14 @@ def one_of(value: str, registry: Mapping[str, Any], what: str) -> str:
     return value
 
 
+def space_of(raw: Any) -> tuple[Param, ...]:
+    """A YAML ``space`` mapping as Params; a SpaceError becomes the ValueError pydantic reports."""
+    try:
+        return raw if isinstance(raw, tuple) else parse_space(raw)
+    except SpaceError as exc:
+        raise ValueError(str(exc)) from None
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, arbitrary_types_allowed=True, populate_by_name=True
@@ -73,25 +81,38 @@ class ValidationConfig(_Frozen):
 
 
 class ObjectiveConfig(_Frozen):
-    metric: str
+    """What a trial minimises: a built-in model's ``metric``, or your own ``function``.
+
+    ``function`` is ``file.py:name`` (relative to the experiment file) or ``package.module:name``;
+    it returns a loss (hyperopt's protocol), which ``direction: maximize`` negates. Neither is
+    needed when the function comes from the Python API (``run_search(config, objective=fn)``).
+    """
+
+    metric: str | None = None
+    function: str | None = Field(None, min_length=1)
     direction: Literal["minimize", "maximize"] | None = None
     validation: ValidationConfig = ValidationConfig(holdout=0.25)
 
     @field_validator("metric")
     @classmethod
-    def _known_metric(cls, v: str) -> str:
-        return one_of(v, METRICS, "metric")
+    def _known_metric(cls, v: str | None) -> str | None:
+        return None if v is None else one_of(v, METRICS, "metric")
 
     @model_validator(mode="after")
-    def _natural_direction(self) -> ObjectiveConfig:
-        natural = "maximize" if METRICS[self.metric].greater_is_better else "minimize"
-        if self.direction not in (None, natural):
-            raise ValueError(f"{self.metric} is meant to {natural}; set direction: {natural}")
+    def _one_kind(self) -> ObjectiveConfig:
+        if self.metric is not None and self.function is not None:
+            raise ValueError("give 'metric' (built-in models) or 'function' (your own), not both")
+        if self.metric is not None:
+            natural = "maximize" if METRICS[self.metric].greater_is_better else "minimize"
+            if self.direction not in (None, natural):
+                raise ValueError(f"{self.metric} is meant to {natural}; set direction: {natural}")
         return self
 
     @property
     def maximize(self) -> bool:
-        return METRICS[self.metric].greater_is_better
+        if self.metric is not None:
+            return METRICS[self.metric].greater_is_better
+        return self.direction == "maximize"
 
 
 class ModelConfig(_Frozen):
@@ -118,10 +139,7 @@ class ModelConfig(_Frozen):
     @field_validator("space", mode="before")
     @classmethod
     def _parse(cls, v: Any) -> tuple[Param, ...]:
-        try:
-            return v if isinstance(v, tuple) else parse_space(v)
-        except SpaceError as exc:  # pydantic reports a ValueError under the key that holds it
-            raise ValueError(str(exc)) from None
+        return space_of(v)
 
     @model_validator(mode="after")
     def _one_model(self) -> ModelConfig:
@@ -260,10 +278,12 @@ class ExperimentConfig(_Frozen):
     name: str = Field(min_length=1, pattern=r"^[\w.-]+$")
     description: str = ""
     mlflow_experiment: str | None = None
-    data: DataConfig
+    data: DataConfig | None = None
     model: ModelConfig | None = None
     models: tuple[ModelConfig, ...] | None = None
-    objective: ObjectiveConfig
+    # A function objective's searched params (a model's live under ``model.space``).
+    function_space: tuple[Param, ...] = Field((), alias="space")
+    objective: ObjectiveConfig = ObjectiveConfig()
     search: SearchConfig = SearchConfig()
     registration: RegisterConfig = Field(RegisterConfig(), alias="register")
     executor: ExecutorConfig = ExecutorConfig()
@@ -275,8 +295,27 @@ class ExperimentConfig(_Frozen):
     def _executor_shorthand(cls, v: Any) -> Any:
         return executor_mapping(v)
 
+    @field_validator("function_space", mode="before")
+    @classmethod
+    def _parse_space(cls, v: Any) -> tuple[Param, ...]:
+        return space_of(v)
+
     @model_validator(mode="after")
     def _one_model_section(self) -> ExperimentConfig:
+        if self.uses_function:
+            if self.model is not None or self.models is not None:
+                raise ValueError("a function objective takes no 'model'/'models'; remove them")
+            if not self.function_space:
+                raise ValueError("a function objective searches the top-level 'space'; add it")
+            return self
+        if self.function_space:
+            raise ValueError("a top-level 'space' is for a function objective; put it under 'model'")
+        if self.objective.metric is None:
+            raise ValueError(
+                "give objective.metric (built-in models) or objective.function (your own: 'train.py:name')"
+            )
+        if self.data is None:
+            raise ValueError("'data' is required with built-in models; add data.dataset or data.path")
         if (self.model is None) == (self.models is None):
             raise ValueError("give exactly one of 'model' (one family) or 'models' (a list)")
         if self.models is not None:
@@ -286,12 +325,23 @@ class ExperimentConfig(_Frozen):
         return self
 
     @property
+    def uses_function(self) -> bool:
+        """The objective is the user's function (from the file, or given in Python)."""
+        return self.objective.metric is None and (
+            self.objective.function is not None or bool(self.function_space)
+        )
+
+    @property
     def candidates(self) -> tuple[ModelConfig, ...]:
+        if self.uses_function:
+            return ()
         return (self.model,) if self.model is not None else self.models  # type: ignore[return-value]
 
     @property
     def space(self) -> tuple[Param, ...]:
         """The searched space; model selection is a choice over families with their spaces."""
+        if self.uses_function:
+            return self.function_space
         if self.model is not None:
             return self.model.space
         options = tuple(Option(m.name, relabel(m.space, f"family={m.name}/")) for m in self.candidates)

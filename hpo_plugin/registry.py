@@ -95,7 +95,11 @@ def check_search(client: MlflowClient, parent_run_id: str) -> tuple:
             "with a finite loss and a logged model; not registering"
         )
     model = client.get_logged_model(tags[FINAL_MODEL_TAG])
-    if model.source_run_id != parent_run_id or model.status != LoggedModelStatus.READY:
+    # The refit logged on the parent, or (a function objective's search) the best trial's own.
+    if (
+        model.source_run_id not in (parent_run_id, best.info.run_id)
+        or model.status != LoggedModelStatus.READY
+    ):
         raise TrackingError(f"final model {model.model_id} was not logged by search {parent_run_id}")
     return parent, best, model.model_id
 
@@ -153,7 +157,7 @@ def _lineage(parent, best) -> dict[str, str]:
         "hpo.algo": params["search.algo"],
         "hpo.metric": metric,
         "hpo.direction": params["objective.direction"],
-        f"hpo.val_{metric}": str(metrics[f"best_val_{metric}"]),
+        f"hpo.val_{metric}": str(_validation_score(metrics, metric)),
         DATASET_DIGEST_TAG: tags.get(DATASET_DIGEST_TAG, ""),
         TEST_DIGEST_TAG: tags.get(TEST_DIGEST_TAG, ""),
         CONFIG_DIGEST_TAG: tags.get(CONFIG_DIGEST_TAG, ""),
@@ -163,26 +167,40 @@ def _lineage(parent, best) -> dict[str, str]:
     return lineage
 
 
+def _validation_score(metrics: dict[str, float], metric: str) -> float:
+    """The best trial's validation score (a function objective's: its loss)."""
+    return metrics.get(f"best_val_{metric}", metrics.get(f"best_{LOSS_METRIC}", math.nan))
+
+
 def _description(parent, best) -> str:
     params, metrics = parent.data.params, parent.data.metrics
     metric = params["objective.metric"]
+    on = params.get("data.source") or params.get("objective.function", "a function objective")
+    test = f", test_{metric}={metrics[f'test_{metric}']:.6g}" if f"test_{metric}" in metrics else ""
     return (
         f"Best of a {params['search.algo']} search ({int(metrics.get('n_trials', 0))} trials) on "
-        f"{params['data.source']}: val_{metric}={metrics[f'best_val_{metric}']:.6g}, "
-        f"test_{metric}={metrics[f'test_{metric}']:.6g}. Search run {parent.info.run_id}, "
-        f"best trial {best.info.run_id}."
+        f"{on}: val_{metric}={_validation_score(metrics, metric):.6g}{test}. Search run "
+        f"{parent.info.run_id}, best trial {best.info.run_id}."
     )
 
 
-def _score(version) -> tuple[str, str, float]:
+def _score(version) -> tuple[str, str, float | None]:
+    """The version's metric, direction and held-out test score (None: it was never tested)."""
     metric = version.tags["hpo.metric"]
-    return metric, version.tags["hpo.direction"], float(version.tags[f"hpo.test_{metric}"])
+    score = version.tags.get(f"hpo.test_{metric}")
+    return metric, version.tags["hpo.direction"], float(score) if score is not None else None
 
 
 def beats(challenger, champion, margin: float) -> tuple[bool, str]:
     """Whether the challenger should take over, and why (scores on the held-out test set)."""
     c_metric, c_dir, c_score = _score(challenger)
     k_metric, _, k_score = _score(champion)
+    if c_score is None or k_score is None:
+        untested = challenger if c_score is None else champion
+        return False, (
+            f"not comparable: v{untested.version} has no held-out test score (a function objective's "
+            "model); promote by hand with `hpo promote`"
+        )
     if c_metric != k_metric:
         return False, f"not comparable: champion v{champion.version} was scored on {k_metric}, not {c_metric}"
     mine, theirs = challenger.tags.get(TEST_DIGEST_TAG), champion.tags.get(TEST_DIGEST_TAG)

@@ -152,7 +152,7 @@ class Slot:
             self.process = None
             record.fail(f"the worker process died while running this trial ({_exit_reason(code)})")
             return None
-        (record.status, record.loss, record.metrics, record.error, record.end_ms), model = reply
+        (record.status, record.loss, record.metrics, record.error, record.end_ms, record.log), model = reply
         return model
 
     def stop(self, kill: bool = False) -> None:
@@ -282,7 +282,7 @@ def _trials(objective: Objective, receive_frame, send_frame) -> None:
             except Exception as exc:
                 record.fail(f"saving the model failed: {one_line(exc)}")
                 model = None
-        fields = (record.status, record.loss, record.metrics, record.error, record.end_ms)
+        fields = (record.status, record.loss, record.metrics, record.error, record.end_ms, record.log)
         try:
             send_frame((fields, model))
         except OSError:  # the search process is gone

@@ -64,6 +64,7 @@ def evaluate_trial(objective: Objective, record: TrialRecord) -> Any:
         record.fail(one_line(exc))
         return None
     record.succeed(outcome.loss, outcome.metrics)
+    record.log = outcome.log
     return outcome.model
 
 

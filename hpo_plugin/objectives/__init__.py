@@ -3,20 +3,26 @@
 - :mod:`.base`: the :class:`Objective` protocol (``evaluate(params)``, ``refit_and_test(params)``,
   ``n_threads``), :class:`TrialOutcome` and :class:`TrialFailed`;
 - :mod:`.estimator`: the built-in kind, a model family's estimator fitted and scored per fold;
+- :mod:`.function`: the user's own training function (hyperopt's protocol, plus a trial handle);
 - :mod:`.families`: the model-family registry (a new built-in family goes there);
 - :mod:`.startpoints`: each family's library defaults as the tuned ``tpe``'s first trial.
 
-A new kind of objective (a user's estimator, function or MLproject entry point) is a new
-module here implementing :class:`Objective`; :func:`check_objective` and
-:func:`build_objective` are where the experiment picks its kind (today: always the estimator).
+A new kind of objective (an MLproject entry point, say) is a new module here implementing
+:class:`Objective`; :func:`check_objective` and :func:`build_objective` are where the
+experiment picks its kind.
 """
 
 from __future__ import annotations
 
+import pickle
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hpo_plugin.errors import ConfigError
 from hpo_plugin.objectives.base import Objective, TrialFailed, TrialOutcome
 from hpo_plugin.objectives.estimator import EstimatorObjective
+from hpo_plugin.objectives.function import FunctionObjective, Trial, check_signature, load_function
 
 if TYPE_CHECKING:
     from hpo_plugin.config import ExperimentConfig
@@ -24,7 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EstimatorObjective",
+    "FunctionObjective",
     "Objective",
+    "Trial",
     "TrialFailed",
     "TrialOutcome",
     "build_objective",
@@ -32,11 +40,63 @@ __all__ = [
 ]
 
 
-def check_objective(config: ExperimentConfig, task: str) -> None:
-    """Raise ConfigError unless the experiment's objective fits a ``task`` dataset."""
-    EstimatorObjective.check(config, task)
+def check_objective(config: ExperimentConfig, task: str | None, fn: Callable | None = None) -> None:
+    """Raise ConfigError unless the experiment's objective fits its data (``task``; None: no data).
+
+    ``fn`` is a function given in Python (``run_search(config, objective=fn)``).
+    """
+    if not config.uses_function:
+        if fn is not None:
+            raise ConfigError(
+                config.source,
+                "objective",
+                "objective= needs a top-level 'space' and no 'model'; move the space",
+            )
+        EstimatorObjective.check(config, task)
+        return
+    key = "objective.function"
+    if fn is None and config.objective.function is None:
+        raise ConfigError(
+            config.source, key, "give your function as 'file.py:name' or pass objective= to run_search"
+        )
+    try:
+        if fn is not None:
+            check_signature(fn, getattr(fn, "__name__", "objective"))
+        else:
+            load_function(config.objective.function, str(_base_dir(config)))
+    except ValueError as exc:
+        raise ConfigError(config.source, key, str(exc)) from None
+    if fn is not None and config.executor.name == "local" and not _importable(fn):
+        raise ConfigError(
+            config.source,
+            "executor.name",
+            "local workers are fresh processes: define the function in an importable module "
+            "(not __main__ or a lambda), or give it as objective.function: 'file.py:name'",
+        )
 
 
-def build_objective(config: ExperimentConfig, dataset: Dataset, n_threads: int) -> Objective:
+def build_objective(
+    config: ExperimentConfig, dataset: Dataset | None, n_threads: int, fn: Callable | None = None
+) -> Objective:
     """The experiment's objective for ``dataset``, with a per-trial thread budget."""
+    if config.uses_function:
+        spec = None if fn is not None else config.objective.function
+        return FunctionObjective(
+            spec, str(_base_dir(config)), dataset, n_threads, config.objective.maximize, fn
+        )
     return EstimatorObjective(config, dataset, n_threads)
+
+
+def _base_dir(config: ExperimentConfig) -> Path:
+    return Path(config.source).resolve().parent if config.source else Path.cwd()
+
+
+def _importable(fn: Callable) -> bool:
+    """Whether a worker process can import ``fn`` by name, as pickle sends it."""
+    if getattr(fn, "__module__", "__main__") == "__main__" or "<lambda>" in getattr(fn, "__qualname__", ""):
+        return False
+    try:
+        pickle.dumps(fn)
+    except Exception:
+        return False
+    return True

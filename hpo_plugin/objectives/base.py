@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from hpo_plugin.tracking.records import TrialLog
+
 
 class TrialFailed(Exception):
     """The trial produced no usable loss (an error, NaN or inf)."""
@@ -19,11 +21,13 @@ class TrialFailed(Exception):
 
 @dataclass(frozen=True)
 class TrialOutcome:
-    """What a finished trial reports: loss for hyperopt, metrics and model for MLflow."""
+    """What a finished trial reports: loss for hyperopt, metrics and model for MLflow, and what
+    its own code logged (a function objective's trial handle)."""
 
     loss: float
     metrics: dict[str, float]
     model: Any
+    log: TrialLog | None = None
 
 
 @runtime_checkable
@@ -31,6 +35,9 @@ class Objective(Protocol):
     """One search's trial function, as every executor calls it."""
 
     n_threads: int  # the thread budget of one trial (BLAS/OpenMP pools are limited to it)
+    # True: the final model is the best params refit on train+validation and tested once
+    # (``refit_and_test``); False: the final model is the best trial's own model.
+    refits: bool
 
     def evaluate(self, params: Mapping[str, Any]) -> TrialOutcome:
         """Run one trial; raise (TrialFailed or anything else) to fail it."""

@@ -45,6 +45,7 @@ class EstimatorObjective:
     config: ExperimentConfig
     dataset: Dataset
     n_threads: int
+    refits = True
 
     @staticmethod
     def check(config: ExperimentConfig, task: str) -> None:

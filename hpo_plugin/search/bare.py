@@ -24,5 +24,5 @@ def run_bare(config: ExperimentConfig) -> tuple[TrialRecord, dict[str, float], f
 
     minimize(prepared, on_trial)
     best = min((r for r in sink.records if r.loss is not None), key=lambda r: r.loss)
-    _, test_metrics = prepared.objective.refit_and_test(best.params)
+    test_metrics = prepared.objective.refit_and_test(best.params)[1] if prepared.objective.refits else {}
     return best, test_metrics, time.perf_counter() - started

@@ -7,6 +7,7 @@ been checked, so a bad input never leaves a run behind.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ class PreparedSearch:
     """A fully validated search, ready to run bare or tracked."""
 
     config: ExperimentConfig
-    dataset: Dataset
+    dataset: Dataset | None  # None: a function objective without a 'data:' section
     objective: Objective
     suggest: Suggest
     hyperopt_space: dict[str, Any]
@@ -43,18 +44,26 @@ def threads_per_trial(config: ExperimentConfig) -> int:
     return max(1, ((os.cpu_count() or 1) - 1) // executor.workers)
 
 
-def prepare_search(config: ExperimentConfig) -> PreparedSearch:
-    """Load the data and check every cross-section constraint; raises HpoError subclasses."""
+def prepare_search(config: ExperimentConfig, objective: Callable | None = None) -> PreparedSearch:
+    """Load the data and check every cross-section constraint; raises HpoError subclasses.
+
+    ``objective`` is a training function given in Python instead of ``objective.function``.
+    """
     if problem := EXECUTORS[config.executor.name].missing():
         raise ConfigError(config.source, "executor.name", problem)
     base_dir = Path(config.source).parent if config.source else Path.cwd()
-    dataset = prepare(config.data, config.objective.validation, base_dir, config.source)
-    check_objective(config, dataset.task)
+    dataset = None
+    if config.data is not None:
+        dataset = prepare(config.data, config.objective.validation, base_dir, config.source)
+    check_objective(config, dataset.task if dataset else None, objective)
+    # The tuned tpe's first trials: each model family's library defaults (none for a function).
+    start = start_points(config, dataset.task) if config.candidates else ()
     try:
         raw_tpe = config.search.tpe.settings if config.search.tpe else None
-        spec = AlgorithmInput(config.space, config.search.seed, start_points(config, dataset.task), raw_tpe)
-        suggest = build_algorithm(config.search.algo, spec)
+        suggest = build_algorithm(
+            config.search.algo, AlgorithmInput(config.space, config.search.seed, start, raw_tpe)
+        )
     except SpaceError as exc:
         raise ConfigError(config.source, "search.algo", str(exc)) from None
-    objective = build_objective(config, dataset, threads_per_trial(config))
-    return PreparedSearch(config, dataset, objective, suggest, to_hyperopt(config.space))
+    built = build_objective(config, dataset, threads_per_trial(config), objective)
+    return PreparedSearch(config, dataset, built, suggest, to_hyperopt(config.space))

@@ -11,7 +11,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import mlflow
@@ -38,7 +38,7 @@ class SearchResult:
     best: TrialRecord
     records: tuple[TrialRecord, ...]
     test_metrics: dict[str, float]
-    model_id: str
+    model_id: str | None  # None: a function objective whose trials logged no model
     elapsed_s: float
     warm_used: int = 0
     warm_skipped: int = 0
@@ -59,14 +59,17 @@ def run_search(
     experiment_name: str | None = None,
     progress: bool = False,
     resume: str | None = None,
+    objective: Callable | None = None,
 ) -> SearchResult:
-    """Run a tracked search: parent run, one child run per trial, final refit on the parent.
+    """Run a tracked search: parent run, one child run per trial, the final model on the parent.
 
     ``resume`` continues the interrupted search with that parent run id, from MLflow alone.
+    ``objective`` is your training function (``fn(params)`` or ``fn(params, trial)``), for an
+    experiment with a top-level ``space`` and no model.
     """
     executor = EXECUTORS[config.executor.name]
     executor.prestart(config.executor.workers)  # worker processes start while we prepare
-    prepared = prepare_search(config)
+    prepared = prepare_search(config, objective)
     client = _connect(tracking_uri)
     search = open_search(client, prepared, experiment_name, resume, progress)
     with _ends_runs(search.ctx, client, search.parent_id, config.source):

@@ -53,8 +53,9 @@ def open_search(
     parent, history = _parent(client, config, experiment_name, resume, warm.history if warm else None)
     started = time.perf_counter()
     _log_warm_start(client, parent, config, warm)
-    dataset = prepared.dataset
-    models = ModelLogger.for_data(client, parent.info.experiment_id, dataset.X_search, dataset.y_search)
+    data = prepared.dataset
+    X, y = (data.X_search, data.y_search) if data else (None, None)
+    models = ModelLogger.for_data(client, parent.info.experiment_id, X, y)
     ctx = _start_trials(prepared, parent, models, history, progress)
     return OpenSearch(ctx, parent, models, warm, started)
 

@@ -14,38 +14,59 @@ from hpo_plugin.tracking.schema import FINAL_ROLE, ROLE_TAG
 
 def finish(
     ctx: TrialContext, client: MlflowClient, models: ModelLogger, parent_id: str
-) -> tuple[list[TrialRecord], TrialRecord, dict[str, float], str]:
+) -> tuple[list[TrialRecord], TrialRecord, dict[str, float], str | None]:
     """Every trial's record, the best, its test metrics and the final model's id.
 
-    The refit of hyperopt's best overlaps the writer's last logs; if that trial's model failed
-    to log, the best eligible trial is refit instead and the stray final model deleted.
+    A refitting objective's final model is the best params refit on train+validation: the refit
+    of hyperopt's best overlaps the writer's last logs; if that trial's model failed to log, the
+    best eligible trial is refit instead and the stray final model deleted. Otherwise (a
+    function objective) the final model is the best trial's own model, if it logged one.
     """
     prepared, writer = ctx.prepared, ctx.writer
+    refits = prepared.objective.refits
     scored = [r for r in writer.records + ctx.records if r.loss is not None]
-    tentative = min(scored, key=lambda r: r.loss) if scored else None
+    tentative = min(scored, key=lambda r: r.loss) if scored and refits else None
+    test_metrics: dict[str, float] = {}
     if tentative is not None:
         model, test_metrics = prepared.objective.refit_and_test(tentative.params)
         writer.call("final", write_final_model, parent_id, model)
     records = writer.close(client) + ctx.records
     if error := writer.results.get("setup", {}).get("error"):
         raise SearchError(f"recording the search's settings and dataset failed: {error}")
-    eligible = [r for r in records if r.eligible]
+    eligible = [r for r in records if (r.eligible if refits else r.scored)]
     if not eligible:
         log_summary(client, parent_id, records, None, {}, None)
         raise SearchError(_all_failed(records))
     best = min(eligible, key=lambda r: r.loss)
-    final = writer.results.get("final", {})
+    if refits:
+        test_metrics, model_id = _final_refit(ctx, client, models, parent_id, best, tentative, test_metrics)
+    else:
+        test_metrics, model_id = {}, best.model_id
+    log_summary(client, parent_id, records, best, test_metrics, model_id)
+    if prepared.config.search.report:
+        _report(client, parent_id)
+    return records, best, test_metrics, model_id
+
+
+def _final_refit(
+    ctx: TrialContext,
+    client: MlflowClient,
+    models: ModelLogger,
+    parent_id: str,
+    best: TrialRecord,
+    tentative: TrialRecord,
+    test_metrics: dict[str, float],
+) -> tuple[dict[str, float], str]:
+    """The refit the writer logged for ``tentative``, or ``best``'s refit if the best changed."""
+    final = ctx.writer.results.get("final", {})
     if best is not tentative:
         if final.get("model_id"):
             client.delete_logged_model(final["model_id"])
-        model, test_metrics = prepared.objective.refit_and_test(best.params)
+        model, test_metrics = ctx.prepared.objective.refit_and_test(best.params)
         final = {"model_id": models.log(parent_id, model, tags={ROLE_TAG: FINAL_ROLE})}
     if not final.get("model_id"):
         raise SearchError(f"the final model could not be logged: {final.get('error')}")
-    log_summary(client, parent_id, records, best, test_metrics, final["model_id"])
-    if prepared.config.search.report:
-        _report(client, parent_id)
-    return records, best, test_metrics, final["model_id"]
+    return test_metrics, final["model_id"]
 
 
 def _report(client: MlflowClient, parent_id: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -109,13 +109,15 @@ def log_batch(
     params: Mapping[str, Any] | None = None,
     metrics: Mapping[str, float] | None = None,
     tags: Mapping[str, Any] | None = None,
+    history: Iterable[tuple[str, float, int]] = (),
 ) -> None:
-    """One request for params, metrics and tags (MLflow's batch limits are far above ours)."""
+    """One request for params, metrics, metric ``(key, value, step)`` history and tags."""
     ts = now_ms()
     retrying(
         client.log_batch,
         run_id,
-        metrics=[Metric(k, float(v), ts, 0) for k, v in (metrics or {}).items()],
+        metrics=[Metric(k, float(v), ts, 0) for k, v in (metrics or {}).items()]
+        + [Metric(k, float(v), ts, step) for k, v, step in history],
         params=[Param(k, param_value(v)) for k, v in (params or {}).items()],
         tags=[RunTag(k, param_value(v)) for k, v in (tags or {}).items()],
         synchronous=True,

@@ -50,14 +50,17 @@ class ModelLogger:
 
     client: MlflowClient
     experiment_id: str
-    signature: ModelSignature
-    input_example: pd.DataFrame
+    signature: ModelSignature | None
+    input_example: pd.DataFrame | None
     templates: dict[tuple, _Template] = field(default_factory=dict, repr=False)
 
     @classmethod
     def for_data(
-        cls, client: MlflowClient, experiment_id: str, X: pd.DataFrame, y: np.ndarray
+        cls, client: MlflowClient, experiment_id: str, X: pd.DataFrame | None, y: np.ndarray | None
     ) -> ModelLogger:
+        """Models trained on ``X``, ``y`` (None: a search without data; no signature, no example)."""
+        if X is None:
+            return cls(client, experiment_id, None, None)
         return cls(client, experiment_id, infer_signature(X, y), X.head(5))
 
     def log(self, run_id: str, model, name: str = "model", tags: Mapping[str, str] | None = None) -> str:

@@ -88,21 +88,16 @@ def setup_payload(prepared, run_id: str) -> dict:
         "search.early_stop": config.search.early_stop.model_dump_json(exclude_none=True)
         if config.search.early_stop
         else None,
-        "objective.metric": config.objective.metric,
+        "objective.metric": config.objective.metric or LOSS_METRIC,
         "objective.direction": "maximize" if config.objective.maximize else "minimize",
-        "objective.validation": _validation(config),
-        "data.source": data.source,
-        "data.target": data.target,
-        "data.task": data.task,
-        "data.test_size": config.data.test_size,
-        "data.split_seed": config.data.split_seed,
-        "data.rows_search": len(data.X_search),
-        "data.rows_test": len(data.X_test),
-        "model.families": ",".join(m.name for m in config.candidates),
         "register.enabled": config.registration.enabled,
         "register.model_name": config.registered_model_name,
         "register.margin": config.registration.margin,
     }
+    if config.uses_function:
+        params["objective.function"] = config.objective.function or "(given in Python)"
+    else:
+        params["model.families"] = ",".join(m.name for m in config.candidates)
     for candidate in config.candidates:
         params.update({f"model.{candidate.name}.{k}": v for k, v in candidate.params.items()})
     params.update(space_params(config.space))
@@ -111,13 +106,26 @@ def setup_payload(prepared, run_id: str) -> dict:
         ROLE_TAG: SEARCH_ROLE,
         EXPERIMENT_FILE_TAG: config.source,
         REGISTER_NAME_TAG: config.registered_model_name,
-        TEST_DIGEST_TAG: data.test_digest,
     }
+    if data is not None:
+        params.update(
+            {
+                "objective.validation": _validation(config),
+                "data.source": data.source,
+                "data.target": data.target,
+                "data.task": data.task,
+                "data.test_size": config.data.test_size,
+                "data.split_seed": config.data.split_seed,
+                "data.rows_search": len(data.X_search),
+                "data.rows_test": len(data.X_test),
+            }
+        )
+        tags[TEST_DIGEST_TAG] = data.test_digest
     return {
         "run_id": run_id,
         "params": params,
         "tags": tags,
-        "dataset": (data.frame, data.source, data.target, data.name),
+        "dataset": (data.frame, data.source, data.target, data.name) if data is not None else None,
         "config": (config.raw_text, f"config/{Path(config.source).name or 'experiment.yaml'}"),
     }
 
@@ -130,20 +138,22 @@ def write_setup(runs, payload: dict) -> dict:
     import mlflow.data
 
     client, run_id = runs.client, payload["run_id"]
-    frame, source, target, name = payload["dataset"]
-    with warnings.catch_warnings():  # a bundled dataset's name is not a path; MLflow says so
-        warnings.simplefilter("ignore", UserWarning)
-        dataset = mlflow.data.from_pandas(frame, source=source, targets=target, name=name)
-    log_batch(
-        client, run_id, params=payload["params"], tags={**payload["tags"], DATASET_DIGEST_TAG: dataset.digest}
-    )
-    context = [InputTag(DATASET_CONTEXT_TAG, "search")]
-    # MlflowClient.log_inputs takes the entity, and a Dataset's public API has no conversion to
-    # it (mlflow.log_input does the same call, for the active run only; checked on MLflow 3.17).
-    entity = dataset._to_mlflow_entity()
-    retrying(client.log_inputs, run_id, datasets=[DatasetInput(entity, tags=context)])
+    tags, dataset = dict(payload["tags"]), None
+    if payload["dataset"] is not None:
+        frame, source, target, name = payload["dataset"]
+        with warnings.catch_warnings():  # a bundled dataset's name is not a path; MLflow says so
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = mlflow.data.from_pandas(frame, source=source, targets=target, name=name)
+        tags[DATASET_DIGEST_TAG] = dataset.digest
+    log_batch(client, run_id, params=payload["params"], tags=tags)
+    if dataset is not None:
+        context = [InputTag(DATASET_CONTEXT_TAG, "search")]
+        # MlflowClient.log_inputs takes the entity, and a Dataset's public API has no conversion
+        # to it (mlflow.log_input does the same call, for the active run only; MLflow 3.17).
+        entity = dataset._to_mlflow_entity()
+        retrying(client.log_inputs, run_id, datasets=[DatasetInput(entity, tags=context)])
     client.log_text(run_id, *payload["config"])
-    return {"dataset_digest": dataset.digest}
+    return {"dataset_digest": dataset.digest} if dataset is not None else {}
 
 
 def write_final_model(runs, run_id: str, model) -> dict:

@@ -18,6 +18,16 @@ def now_ms() -> int:
 
 
 @dataclass
+class TrialLog:
+    """What a trial's own code logged through its trial handle, for its child run."""
+
+    metrics: list[tuple[str, float, int]] = field(default_factory=list)  # key, value, step
+    params: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    artifacts: list[tuple[str, str | None]] = field(default_factory=list)  # a file we own, artifact dir
+
+
+@dataclass
 class TrialRecord:
     """One trial as the search saw it; the writer fills in run and model ids."""
 
@@ -32,15 +42,21 @@ class TrialRecord:
     run_id: str | None = None
     model_id: str | None = None
     write_s: float | None = None  # the trial writer's time on this trial's MLflow writes
+    log: TrialLog | None = None  # what a function objective logged through its trial handle
 
     @property
     def name(self) -> str:
         return f"trial-{self.number:03d}"
 
     @property
+    def scored(self) -> bool:
+        """A finished trial with a finite loss."""
+        return self.status == FINISHED and self.loss is not None
+
+    @property
     def eligible(self) -> bool:
-        """Only a finished trial with a finite loss and a logged model can be the best."""
-        return self.status == FINISHED and self.loss is not None and self.model_id is not None
+        """A scored trial with a logged model: what a refitting search's best must be."""
+        return self.scored and self.model_id is not None
 
     def succeed(self, loss: float, metrics: Mapping[str, float]) -> None:
         self.loss, self.metrics, self.status, self.end_ms = loss, dict(metrics), FINISHED, now_ms()

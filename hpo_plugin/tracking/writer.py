@@ -19,6 +19,7 @@ import atexit
 import contextlib
 import os
 import queue
+import shutil
 import subprocess
 import threading
 import time
@@ -33,7 +34,7 @@ from hpo_plugin.processes import EOF_FRAME, child_io, receive, send, spawn
 from hpo_plugin.tracking.client import QUIET_MLFLOW, create_child_run, end_run, log_batch
 from hpo_plugin.tracking.logged_models import ModelLogger, warm_up
 from hpo_plugin.tracking.modelfiles import ModelFiles
-from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, TrialRecord, now_ms
+from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, TrialLog, TrialRecord, now_ms
 from hpo_plugin.tracking.schema import ERROR_TAG, LOSS_METRIC, TRIAL_NUMBER_TAG
 
 THREAD_ENV = "HPO_TRIAL_WRITER"
@@ -66,10 +67,14 @@ class ChildRuns:
         if run_id is None:
             return {"status": FAILED, "error": record.error or "its child run could not be created"}
         update: dict[str, Any] = {}
+        log = record.log or TrialLog()
         try:
             metrics = {**record.metrics, **({LOSS_METRIC: record.loss} if record.loss is not None else {})}
-            tags = {ERROR_TAG: record.error} if record.error else {}
-            log_batch(self.client, run_id, params=record.params, metrics=metrics, tags=tags)
+            tags = {**log.tags, **({ERROR_TAG: record.error} if record.error else {})}
+            params = {**log.params, **record.params}
+            log_batch(self.client, run_id, params=params, metrics=metrics, tags=tags, history=log.metrics)
+            for path, artifact_path in log.artifacts:
+                self.client.log_artifact(run_id, path, artifact_path)
             if record.status == FINISHED and model is not None:
                 update["model_id"] = self.models.log(run_id, model)
             elif isinstance(model, ModelFiles):
@@ -79,6 +84,9 @@ class ChildRuns:
             error = one_line(exc, where=False)
             self._end_failed(run_id, record.params, error)
             return {"status": FAILED, "error": error, "model_id": None}
+        finally:
+            for path, _ in log.artifacts:  # our copies
+                shutil.rmtree(os.path.dirname(path), ignore_errors=True)
         return update
 
     def _end_failed(self, run_id: str, params: dict[str, Any], error: str) -> None:
@@ -200,11 +208,15 @@ class TrialWriter:
             thread.join()
         if self._process is not None:
             _release(self._process, self._pipes, reusable=self._clean)
+        logged = set()  # trials whose finish the writer acknowledged (it times every finish)
         for number, update in self._updates:
             for key, value in update.items():
                 setattr(self._by_number[number], key, value)
+            if "write_s" in update:
+                logged.add(number)
         for record in self.records:
-            if record.status == FINISHED and record.model_id is None and record.error is None:
+            unlogged = record.number in self._by_number and record.number not in logged
+            if record.status == FINISHED and unlogged and record.error is None:
                 record.fail("the trial writer stopped before logging this trial")
             if record.status == RUNNING:
                 record.status, record.end_ms = KILLED, now_ms()

@@ -1,0 +1,208 @@
+"""Searches whose objective is the user's own function: every executor, the CLI, the registry."""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+
+import mlflow
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import QUIET, UNREGISTERED, children_of
+
+from hpo_plugin.cli import main
+from hpo_plugin.config import load_experiment
+from hpo_plugin.errors import ConfigError
+from hpo_plugin.search import run_search
+
+TRAIN = '''
+import math
+
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+
+
+def fit(params, trial):
+    X_train, y_train, X_val, y_val = trial.train_and_validation()
+    model = LogisticRegression(C=params["C"], max_iter=300).fit(X_train, y_train)
+    for step in (1, 2, 3):
+        trial.log_metric("curve", params["C"] * step, step=step)
+    trial.log_param("solver", "lbfgs")
+    trial.set_tag("author", "me")
+    with open("notes.txt", "w") as out:
+        out.write(str(params))
+    trial.log_artifact("notes.txt", "extras")
+    return {"loss": log_loss(y_val, model.predict_proba(X_val)), "model": model, "val_accuracy": 0.5}
+
+
+def quadratic(params):
+    """An existing hyperopt objective: a number, no data, no model."""
+    return (params["x"] - 2.0) ** 2
+
+
+def flaky(params):
+    if params["x"] < 0:
+        raise RuntimeError("negative x")
+    return math.nan if params["x"] > 4 else params["x"]
+'''
+
+
+def function_experiment(write_yaml, name: str = "fit", data: bool = True, **sections) -> object:
+    write_yaml(TRAIN, "train.py")
+    raw = {
+        "name": "fn",
+        "space": {"C": {"loguniform": [0.01, 10]}} if name == "fit" else {"x": {"uniform": [-5, 5]}},
+        "objective": {"function": f"train.py:{name}"},
+        "search": {"max_evals": 4, "seed": 0, **QUIET},
+        **({"data": {"dataset": "breast_cancer"}} if data else {}),
+        **sections,
+    }
+    return write_yaml(yaml.safe_dump(raw), "fn.yaml")
+
+
+def test_a_function_logs_into_its_trials_runs_and_its_best_model_is_registered(write_yaml, client):
+    path = function_experiment(write_yaml)
+    out = CliRunner().invoke(main, ["search", str(path)])
+    assert out.exit_code == 0, out.output
+    assert "Model 'fn' version 1 registered" in out.output and "loss=" in out.output
+    (parent,) = [
+        r
+        for r in client.search_runs([client.get_experiment_by_name("fn").experiment_id])
+        if r.data.tags.get("hpo.role") == "search"
+    ]
+    assert parent.data.params["objective.function"] == "train.py:fit"
+    children = children_of(client, parent)
+    assert len(children) == 4 and {c.info.status for c in children} == {"FINISHED"}
+    trial = children[0]
+    assert trial.data.params["solver"] == "lbfgs" and trial.data.tags["author"] == "me"
+    assert {"loss", "val_accuracy", "curve"} <= set(trial.data.metrics)
+    assert [m.step for m in client.get_metric_history(trial.info.run_id, "curve")] == [1, 2, 3]
+    assert [a.path for a in client.list_artifacts(trial.info.run_id, "extras")] == ["extras/notes.txt"]
+    best = client.get_run(parent.data.tags["hpo.best_run_id"])
+    final_id = parent.data.tags["hpo.final_model_id"]
+    assert final_id == best.outputs.model_outputs[0].model_id  # the best trial's own model, not a refit
+    version = client.get_model_version_by_alias("fn", "champion")
+    assert version.tags["hpo.val_loss"] == str(parent.data.metrics["best_loss"])
+    X = (
+        load_experiment(path).data
+        and __import__("sklearn.datasets").datasets.load_breast_cancer(as_frame=True).data
+    )
+    assert len(mlflow.pyfunc.load_model("models:/fn@champion").predict(X.head(3))) == 3
+
+
+def test_an_existing_hyperopt_objective_works_unchanged_without_data_or_model(write_yaml, client):
+    path = function_experiment(write_yaml, "quadratic", data=False, search={"max_evals": 15, **QUIET})
+    out = CliRunner().invoke(main, ["search", str(path)])
+    assert out.exit_code == 0, out.output
+    assert "Not registered: no trial logged a model" in out.output
+    (parent,) = [
+        r
+        for r in client.search_runs([client.get_experiment_by_name("fn").experiment_id])
+        if r.data.tags.get("hpo.role") == "search"
+    ]
+    assert parent.info.status == "FINISHED" and parent.data.metrics["best_loss"] < 1.0
+    assert "hpo.final_model_id" not in parent.data.tags
+    (row,) = json.loads(CliRunner().invoke(main, ["list", "--experiment", "fn", "--format", "json"]).output)
+    assert (row["metric"], row["best_val"]) == ("loss", parent.data.metrics["best_loss"])
+
+
+def test_a_function_given_in_python(write_yaml, client):
+    config = load_experiment(
+        write_yaml("name: api\nspace: {x: {uniform: [-5, 5]}}\nsearch: {max_evals: 6}\n")
+    )
+    seen = []
+
+    def objective(params):
+        seen.append(params)
+        return {"loss": abs(params["x"]), "status": "ok"}
+
+    result = run_search(config, objective=objective)
+    assert len(seen) == 6 and result.best.loss == min(abs(p["x"]) for p in seen) and result.model_id is None
+
+
+def test_failures_and_nan_fail_their_trials_and_the_search_goes_on(write_yaml, client):
+    result = run_search(
+        load_experiment(function_experiment(write_yaml, "flaky", data=False, search={"max_evals": 12}))
+    )
+    errors = {r.error.split(" (at ")[0] for r in result.records if r.status == "FAILED"}
+    assert errors == {"RuntimeError: negative x", "TrialFailed: the function returned nan"}
+    assert result.n_ok >= 1 and math.isfinite(result.best.loss)
+    failed = next(r for r in result.records if r.status == "FAILED")
+    assert client.get_run(failed.run_id).data.tags["hpo.error"] == failed.error
+
+
+def test_a_function_runs_in_local_worker_processes(write_yaml, client):
+    path = function_experiment(
+        write_yaml, executor={"name": "local", "parallelism": 2}, register=UNREGISTERED
+    )
+    result = run_search(load_experiment(path))
+    assert result.n_ok == 4 and all(r.model_id for r in result.records)
+    trial = client.get_run(result.records[-1].run_id)
+    assert trial.data.tags["author"] == "me" and [
+        a.path for a in client.list_artifacts(trial.info.run_id, "extras")
+    ]
+
+
+def test_a_python_function_for_local_workers_must_be_importable(write_yaml):
+    config = load_experiment(write_yaml("name: api\nspace: {x: {uniform: [0, 1]}}\nexecutor: local\n"))
+    with pytest.raises(ConfigError, match=r"executor\.name: local workers are fresh processes"):
+        run_search(config, objective=lambda params: params["x"])
+
+
+@pytest.mark.slow
+def test_a_function_runs_in_spark_tasks(write_yaml, client):
+    pytest.importorskip("pyspark")
+    path = function_experiment(
+        write_yaml, executor={"name": "spark", "spark_master": "local[2]"}, register=UNREGISTERED
+    )
+    result = run_search(load_experiment(path))
+    assert result.n_ok == 4 and all(r.model_id for r in result.records)
+    assert [m.step for m in client.get_metric_history(result.best.run_id, "curve")] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("sections", "key", "fragment"),
+    [
+        ({"objective": {"function": "nope.py:fit"}}, "objective.function", "nope.py does not exist"),
+        ({"objective": {"function": "train.py:missing"}}, "objective.function", "train.py has no 'missing'"),
+        ({"objective": {"function": "train.py:fit", "metric": "log_loss"}}, "objective", "not both"),
+        ({"model": {"family": "xgboost"}}, "experiment", "a function objective takes no 'model'"),
+        ({"space": {}}, "experiment", "a function objective searches the top-level 'space'"),
+    ],
+)
+def test_bad_function_experiments_fail_in_one_line_before_any_run(
+    write_yaml, client, sections, key, fragment
+):
+    path = function_experiment(write_yaml, **sections)
+    out = CliRunner().invoke(main, ["search", str(path)])
+    assert out.exit_code == 2 and len(out.output.strip().splitlines()) == 1, out.output
+    assert f"{key}: " in out.output and fragment in out.output
+    assert client.get_experiment_by_name("fn") is None
+
+
+def test_a_function_with_an_unusable_signature_is_refused(write_yaml, client):
+    write_yaml(TRAIN + "\n\ndef three(a, b, c):\n    return 0.0\n", "train.py")
+    path = write_yaml(
+        yaml.safe_dump({"space": {"x": {"uniform": [0, 1]}}, "objective": {"function": "train.py:three"}}),
+        "fn.yaml",
+    )
+    out = CliRunner().invoke(main, ["search", str(path)])
+    assert (
+        out.exit_code == 2
+        and "objective.function: three(a, b, c) cannot be called as fn(params)" in out.output
+    )
+
+
+def test_a_top_level_space_without_a_function_needs_one(write_yaml):
+    path = write_yaml(
+        textwrap.dedent("""
+        space: {x: {uniform: [0, 1]}}
+        search: {max_evals: 2}
+        """)
+    )
+    with pytest.raises(
+        ConfigError, match=r"objective\.function: give your function as 'file\.py:name' or pass objective="
+    ):
+        run_search(load_experiment(path))
