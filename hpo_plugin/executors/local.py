@@ -129,8 +129,9 @@ class PoolTrials(Trials):
 class Slot:
     """One worker process, restarted if it dies, kept for the next search if it lives."""
 
-    def __init__(self, objective: Objective) -> None:
+    def __init__(self, objective: Objective, tracking_uri: str) -> None:
         self.setup = objective
+        self.tracking_uri = tracking_uri  # where a trial's own MLflow calls go (uses_mlflow)
         self._start(_take_spare())
 
     def _start(self, process) -> None:
@@ -143,7 +144,7 @@ class Slot:
         if self.process is None or self.process.poll() is not None:
             self._start(spawn(WORKER))
         try:
-            send(self.process.stdin, record.params)
+            send(self.process.stdin, (record.params, record.run_id, self.tracking_uri))
             reply = receive(self.process.stdout)
         except OSError:
             reply = EOF_FRAME
@@ -208,7 +209,8 @@ def _never_called(point):
 
 def run(ctx: TrialContext) -> None:
     trials = ctx.trials(PoolTrials())
-    slots = [Slot(ctx.prepared.objective) for _ in range(ctx.config.executor.workers)]
+    ctx.writer.open_runs_first = ctx.prepared.objective.uses_mlflow  # its code logs into its run
+    slots = [Slot(ctx.prepared.objective, ctx.spec.tracking_uri) for _ in range(ctx.config.executor.workers)]
     threads = [threading.Thread(target=_serve, args=(trials, slot, ctx), daemon=True) for slot in slots]
     for thread in threads:
         thread.start()
@@ -271,11 +273,12 @@ def worker_main() -> None:
 
 
 def _trials(objective: Objective, receive_frame, send_frame) -> None:
-    while (params := receive_frame()) is not END_OF_SEARCH:
-        if params is EOF_FRAME:  # the search process is gone
+    while (message := receive_frame()) is not END_OF_SEARCH:
+        if message is EOF_FRAME:  # the search process is gone
             os._exit(0)
-        record = TrialRecord(0, params)
-        model = evaluate_trial(objective, record)
+        params, run_id, tracking_uri = message  # run_id: opened first for an objective using MLflow
+        record = TrialRecord(0, params, run_id=run_id)
+        model = evaluate_trial(objective, record, tracking_uri)
         if model is not None:  # written here, in parallel; the writer completes and uploads it
             try:
                 model = ModelFiles.write(model)

@@ -15,7 +15,9 @@ from hpo_plugin.tracking.records import TrialRecord
 
 
 def run(ctx: TrialContext) -> None:
-    evaluate = partial(evaluate_trial, ctx.prepared.objective)
+    objective = ctx.prepared.objective
+    ctx.writer.open_runs_first = objective.uses_mlflow  # its code logs into its trial's run
+    evaluate = partial(evaluate_trial, objective, tracking_uri=ctx.spec.tracking_uri)
 
     def on_trial(point):
         return run_trial(TrialRecord(ctx.numbers.take(), decode(point)), evaluate, ctx.writer)

@@ -52,9 +52,9 @@ class _Synchronous:
             setattr(record, key, value)
 
 
-def _evaluate(objective: Objective, record: TrialRecord) -> Any:
+def _evaluate(objective: Objective, tracking_uri: str, record: TrialRecord) -> Any:
     with threadpool_limits(limits=objective.n_threads):
-        return evaluate_trial(objective, record)
+        return evaluate_trial(objective, record, tracking_uri)
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,9 @@ class ExecutorTrial:
         record = TrialRecord(self.number, decode(point))
         key = (self.spec.tracking_uri, self.spec.parent_run_id)
         runs = _RUNS.get(key) or _RUNS.setdefault(key, self.spec.connect())
-        result = run_trial(record, partial(_evaluate, self.objective), _Synchronous(runs))
+        result = run_trial(
+            record, partial(_evaluate, self.objective, self.spec.tracking_uri), _Synchronous(runs)
+        )
         return {**result, "record": record}
 
 

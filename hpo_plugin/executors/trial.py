@@ -53,13 +53,15 @@ class NoSink:
         pass
 
 
-def evaluate_trial(objective: Objective, record: TrialRecord) -> Any:
+def evaluate_trial(objective: Objective, record: TrialRecord, tracking_uri: str | None = None) -> Any:
     """Run one trial into ``record``; return the fitted model, or None if it failed.
 
-    Any exception fails that trial, never the search.
+    Any exception fails that trial, never the search. An objective that uses MLflow itself runs
+    with the trial's run (``record.run_id``, in ``tracking_uri``) as MLflow's active run.
     """
+    run = (tracking_uri, record.run_id) if objective.uses_mlflow and tracking_uri and record.run_id else None
     try:
-        outcome = objective.evaluate(record.params)
+        outcome = objective.evaluate(record.params, run) if run else objective.evaluate(record.params)
     except Exception as exc:
         record.fail(one_line(exc))
         return None

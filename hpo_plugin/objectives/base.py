@@ -38,8 +38,11 @@ class Objective(Protocol):
     # True: the final model is the best params refit on train+validation and tested once
     # (``refit_and_test``); False: the final model is the best trial's own model.
     refits: bool
+    # True: its own code logs to MLflow, so each trial's run must exist before it starts, and
+    # ``evaluate`` gets ``run=(tracking_uri, run_id)`` to make it MLflow's active run.
+    uses_mlflow: bool
 
-    def evaluate(self, params: Mapping[str, Any]) -> TrialOutcome:
+    def evaluate(self, params: Mapping[str, Any], run: tuple[str, str] | None = None) -> TrialOutcome:
         """Run one trial; raise (TrialFailed or anything else) to fail it."""
         ...
 

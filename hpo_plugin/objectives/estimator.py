@@ -46,6 +46,7 @@ class EstimatorObjective:
     dataset: Dataset
     n_threads: int
     refits = True
+    uses_mlflow = False
 
     @staticmethod
     def check(config: ExperimentConfig, task: str) -> None:
@@ -98,7 +99,7 @@ class EstimatorObjective:
     def loss_of(self, value: float) -> float:
         return -value if self.config.objective.maximize else value
 
-    def evaluate(self, params: Mapping[str, Any]) -> TrialOutcome:
+    def evaluate(self, params: Mapping[str, Any], run: tuple[str, str] | None = None) -> TrialOutcome:
         """Fit and score one point on every fold; raise TrialFailed if the loss is unusable."""
         d = self.dataset
         template, kwargs = self.build(params)

@@ -9,6 +9,7 @@ trial's model; the best trial's model is the search's final model (nothing is re
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
@@ -19,7 +20,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,10 +101,18 @@ class FunctionObjective:
     def function(self) -> Callable:
         return self.fn if self.fn is not None else load_function(self.spec, self.base_dir)
 
-    def evaluate(self, params: Mapping[str, Any]) -> TrialOutcome:
+    @property
+    def uses_mlflow(self) -> bool:
+        """Whether the function's module uses MLflow (imports it, or anything from it)."""
+        return uses_mlflow(self.function())
+
+    def evaluate(self, params: Mapping[str, Any], run: tuple[str, str] | None = None) -> TrialOutcome:
+        """Call the function; with ``run`` (tracking URI, run id), that run is MLflow's active run
+        meanwhile, so the function's own ``mlflow.log_*`` calls and autologging land in it."""
         fn = self.function()
         trial = Trial(params, self.dataset)
-        result = fn(dict(params), trial) if takes_trial(fn) else fn(dict(params))
+        with active_run(run):
+            result = fn(dict(params), trial) if takes_trial(fn) else fn(dict(params))
         value, metrics, model = read_result(result)
         if self.maximize:
             metrics["value"] = value
@@ -111,6 +120,40 @@ class FunctionObjective:
 
     def refit_and_test(self, params: Mapping[str, Any]) -> tuple[Any, dict[str, float]]:
         raise NotImplementedError("a function objective's final model is its best trial's model")
+
+
+def uses_mlflow(fn: Callable) -> bool:
+    """Whether ``fn`` uses MLflow: its module imported MLflow (or anything from it), or the
+    function itself imports or names it."""
+    for value in getattr(fn, "__globals__", {}).values():
+        if (getattr(value, "__module__", None) or getattr(value, "__name__", None) or "").split(".")[
+            0
+        ] == "mlflow":
+            return True
+    code = getattr(fn, "__code__", None)
+    names = (*code.co_names, *code.co_varnames) if code else ()
+    return any(name.split(".")[0] == "mlflow" for name in names)
+
+
+@contextlib.contextmanager
+def active_run(run: tuple[str, str] | None) -> Iterator[None]:
+    """Make the trial's run MLflow's active run, without ending it: its sink ends it, with its
+    true status (``end_run(status="RUNNING")`` only pops it from MLflow's active runs)."""
+    if run is None:
+        yield
+        return
+    import mlflow
+
+    tracking_uri, run_id = run
+    if mlflow.get_tracking_uri() != tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    mlflow.start_run(run_id=run_id)
+    try:
+        yield
+    finally:
+        while (active := mlflow.active_run()) is not None and active.info.run_id != run_id:
+            mlflow.end_run()  # a run the function started and left open
+        mlflow.end_run(status="RUNNING")
 
 
 def read_result(result: Any) -> tuple[float, dict[str, float], Any]:

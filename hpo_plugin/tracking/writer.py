@@ -156,6 +156,11 @@ class TrialWriter:
         self._process: subprocess.Popen | None = None
         self._clean = False
         self._closed = False
+        # Set by an executor whose trials need their run before they start (see ``started``).
+        self.open_runs_first = False
+        self._opened = threading.Condition()
+        self._run_ids: dict[int, str | None] = {}  # the writer's answer to each trial's start
+        self._gone = False
         if in_thread:
             runs = spec.connect()
             self._threads = [threading.Thread(target=_serve, args=(runs, self._inbox.get, self._collect))]
@@ -172,17 +177,32 @@ class TrialWriter:
             thread.start()
 
     def _collect(self, update) -> None:
-        if update is None:
-            self._clean = True
+        if update is None or update is EOF_FRAME:
+            self._clean = update is None
+            with self._opened:
+                self._gone = True
+                self._opened.notify_all()
         elif isinstance(update[0], str):
             self.results[update[0]] = update[1]
         else:
             self._updates.append(update)
+            with self._opened:  # a trial's first answer is its start's
+                self._run_ids.setdefault(update[0], update[1].get("run_id"))
+                self._opened.notify_all()
 
     def started(self, record: TrialRecord) -> None:
+        """Open the trial's run: asynchronously, or, with ``open_runs_first``, waiting for its id
+        (``record.run_id``; the record fails if the run could not be created)."""
         self.records.append(record)
         self._by_number[record.number] = record
         self._inbox.put(("start", record.number, record.name, record.start_ms))
+        if self.open_runs_first:
+            with self._opened:
+                self._opened.wait_for(lambda: record.number in self._run_ids or self._gone)
+            if run_id := self._run_ids.get(record.number):
+                record.run_id = run_id
+            else:
+                record.fail("its child run could not be created")
 
     def finished(self, record: TrialRecord, model: Any = None) -> None:
         self._inbox.put(("finish", record.number, record, model))
@@ -259,12 +279,10 @@ def _feed(inbox: queue.Queue, pipe) -> None:
 
 
 def _drain(pipe, collect) -> None:
-    """Collect the writer's updates up to its closing None (or its death)."""
-    while (update := receive(pipe)) is not None:
-        if update is EOF_FRAME:
-            return
+    """Collect the writer's updates up to its closing None (or EOF_FRAME: its death)."""
+    while (update := receive(pipe)) is not None and update is not EOF_FRAME:
         collect(update)
-    collect(None)
+    collect(update)
 
 
 _SPARE: list[tuple[subprocess.Popen, Any, Any]] = []

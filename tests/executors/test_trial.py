@@ -19,7 +19,7 @@ from hpo_plugin.tracking.records import FAILED, FINISHED, RUNNING, WARM_WORKDIR,
 class Fixed:
     """An objective with a given outcome (or error)."""
 
-    n_threads = 1
+    n_threads, refits, uses_mlflow = 1, True, False
 
     def __init__(self, loss=0.5, error: Exception | None = None) -> None:
         self.loss, self.error = loss, error

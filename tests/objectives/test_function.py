@@ -121,3 +121,14 @@ def test_maximize_negates_the_value_and_keeps_it_as_a_metric(tmp_path):
 def test_the_handle_without_data_says_so():
     with pytest.raises(RuntimeError, match="this experiment has no 'data:' section"):
         Trial({}, None).train_and_validation()
+
+
+def test_a_function_uses_mlflow_if_its_module_or_its_body_names_it(tmp_path):
+    from hpo_plugin.objectives.function import uses_mlflow
+
+    (tmp_path / "a.py").write_text("import mlflow\n\ndef f(params):\n    return 0.0\n")
+    (tmp_path / "b.py").write_text("from mlflow import log_metric\n\ndef f(params):\n    return 0.0\n")
+    (tmp_path / "c.py").write_text("def f(params):\n    import mlflow.sklearn\n    return 0.0\n")
+    (tmp_path / "d.py").write_text("import math\n\ndef f(params):\n    return math.sqrt(params['x'])\n")
+    found = {name: uses_mlflow(load_function(f"{name}.py:f", str(tmp_path))) for name in "abcd"}
+    assert found == {"a": True, "b": True, "c": True, "d": False}

@@ -37,6 +37,20 @@ def fit(params, trial):
     return {"loss": log_loss(y_val, model.predict_proba(X_val)), "model": model, "val_accuracy": 0.5}
 
 
+def uses_mlflow(params, trial):
+    """Logs through MLflow itself: the fluent API and autologging, no trial handle."""
+    import mlflow.sklearn
+
+    mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)
+    X_train, y_train, X_val, y_val = trial.train_and_validation()
+    model = LogisticRegression(C=params["C"], max_iter=300).fit(X_train, y_train)
+    for step in (1, 2):
+        mlflow.log_metric("fluent_curve", params["C"] * step, step=step)
+    mlflow.set_tag("fluent", "yes")
+    mlflow.sklearn.autolog(disable=True)
+    return log_loss(y_val, model.predict_proba(X_val))
+
+
 def quadratic(params):
     """An existing hyperopt objective: a number, no data, no model."""
     return (params["x"] - 2.0) ** 2
@@ -53,7 +67,9 @@ def function_experiment(write_yaml, name: str = "fit", data: bool = True, **sect
     write_yaml(TRAIN, "train.py")
     raw = {
         "name": "fn",
-        "space": {"C": {"loguniform": [0.01, 10]}} if name == "fit" else {"x": {"uniform": [-5, 5]}},
+        "space": {"C": {"loguniform": [0.01, 10]}}
+        if name in ("fit", "uses_mlflow")
+        else {"x": {"uniform": [-5, 5]}},
         "objective": {"function": f"train.py:{name}"},
         "search": {"max_evals": 4, "seed": 0, **QUIET},
         **({"data": {"dataset": "breast_cancer"}} if data else {}),
@@ -151,6 +167,21 @@ def test_a_python_function_for_local_workers_must_be_importable(write_yaml):
         run_search(config, objective=lambda params: params["x"])
 
 
+@pytest.mark.parametrize("executor", ["sequential", "local"])
+def test_mlflow_calls_and_autologging_inside_the_function_land_in_its_trial_run(write_yaml, client, executor):
+    path = function_experiment(write_yaml, "uses_mlflow", executor={"name": executor}, register=UNREGISTERED)
+    result = run_search(load_experiment(path))
+    assert result.n_ok == 4
+    runs = client.search_runs([client.get_experiment_by_name("fn").experiment_id])
+    assert len(runs) == 5  # the parent and its 4 trials: no run of the function's own
+    for record in result.records:
+        run = client.get_run(record.run_id)
+        assert run.info.status == "FINISHED" and run.data.tags["fluent"] == "yes"
+        assert [m.step for m in client.get_metric_history(record.run_id, "fluent_curve")] == [1, 2]
+        assert "training_score" in run.data.metrics  # autologging's, for the fit inside the trial
+        assert run.data.params["C"] == str(record.params["C"])
+
+
 @pytest.mark.slow
 def test_a_function_runs_in_spark_tasks(write_yaml, client):
     pytest.importorskip("pyspark")
@@ -160,6 +191,11 @@ def test_a_function_runs_in_spark_tasks(write_yaml, client):
     result = run_search(load_experiment(path))
     assert result.n_ok == 4 and all(r.model_id for r in result.records)
     assert [m.step for m in client.get_metric_history(result.best.run_id, "curve")] == [1, 2, 3]
+    path = function_experiment(
+        write_yaml, "uses_mlflow", executor={"name": "spark", "spark_master": "local[2]"}
+    )
+    result = run_search(load_experiment(path))
+    assert [m.step for m in client.get_metric_history(result.best.run_id, "fluent_curve")] == [1, 2]
 
 
 @pytest.mark.parametrize(
