@@ -250,7 +250,7 @@ def print_search_result(config, result) -> None:
         f"Search finished in {result.elapsed_s:.1f} s: {len(result.records)} trials "
         f"({result.n_ok} ok, {result.n_failed} failed)."
     )
-    if metric is None:  # a function objective: its loss, and its own model
+    if not config.objective.builtin:  # a function or entry point: its loss, and its own model
         click.echo(f"Best: {best.name} (run {best.run_id}) loss={best.loss:.6g}")
     else:
         click.echo(

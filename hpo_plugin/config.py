@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from hpo_plugin.algorithms import ALGORITHMS
 from hpo_plugin.algorithms.tpe import HYPEROPT_TPE, TpeSettings
@@ -81,27 +89,42 @@ class ValidationConfig(_Frozen):
 
 
 class ObjectiveConfig(_Frozen):
-    """What a trial minimises: a built-in model's ``metric``, or your own ``function``.
+    """What a trial minimises: a built-in model's ``metric``, your own ``function``, or the
+    ``metric`` your MLproject ``entry_point`` logs.
 
     ``function`` is ``file.py:name`` (relative to the experiment file) or ``package.module:name``;
     it returns a loss (hyperopt's protocol), which ``direction: maximize`` negates. Neither is
     needed when the function comes from the Python API (``run_search(config, objective=fn)``).
+    ``project`` is the MLflow project of ``entry_point``: a local path (relative to the
+    experiment file; default: the nearest directory with an MLproject file) or a Git URI.
     """
 
-    metric: str | None = None
+    # Field order matters: ``metric``'s check reads ``entry_point`` (validated before it).
+    entry_point: str | None = Field(None, min_length=1)
     function: str | None = Field(None, min_length=1)
+    metric: str | None = None
+    project: str | None = Field(None, min_length=1)
+    env_manager: Literal["local", "virtualenv", "uv", "conda"] = "local"
     direction: Literal["minimize", "maximize"] | None = None
     validation: ValidationConfig = ValidationConfig(holdout=0.25)
 
     @field_validator("metric")
     @classmethod
-    def _known_metric(cls, v: str | None) -> str | None:
-        return None if v is None else one_of(v, METRICS, "metric")
+    def _known_metric(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None or info.data.get("entry_point") is not None:  # an entry point logs any name
+            return v
+        return one_of(v, METRICS, "metric")
 
     @model_validator(mode="after")
     def _one_kind(self) -> ObjectiveConfig:
-        if self.metric is not None and self.function is not None:
-            raise ValueError("give 'metric' (built-in models) or 'function' (your own), not both")
+        if self.function is not None and (self.metric is not None or self.entry_point is not None):
+            raise ValueError("give 'metric' (built-in models), 'function' or 'entry_point', not several")
+        if self.entry_point is not None:
+            if self.metric is None:
+                raise ValueError("an entry point needs 'metric': the name of the metric it logs")
+            return self
+        if self.project is not None:
+            raise ValueError("'project' applies to 'entry_point'; remove it or add an entry point")
         if self.metric is not None:
             natural = "maximize" if METRICS[self.metric].greater_is_better else "minimize"
             if self.direction not in (None, natural):
@@ -109,8 +132,13 @@ class ObjectiveConfig(_Frozen):
         return self
 
     @property
+    def builtin(self) -> bool:
+        """The objective is a built-in model's metric (not a function or an entry point)."""
+        return self.metric is not None and self.entry_point is None
+
+    @property
     def maximize(self) -> bool:
-        if self.metric is not None:
+        if self.builtin:
             return METRICS[self.metric].greater_is_better
         return self.direction == "maximize"
 
@@ -306,7 +334,7 @@ class ExperimentConfig(_Frozen):
             if self.model is not None or self.models is not None:
                 raise ValueError("a function objective takes no 'model'/'models'; remove them")
             if not self.function_space:
-                raise ValueError("a function objective searches the top-level 'space'; add it")
+                raise ValueError("a function or entry-point objective searches the top-level 'space'; add it")
             return self
         if self.function_space:
             raise ValueError("a top-level 'space' is for a function objective; put it under 'model'")
@@ -326,9 +354,12 @@ class ExperimentConfig(_Frozen):
 
     @property
     def uses_function(self) -> bool:
-        """The objective is the user's function (from the file, or given in Python)."""
-        return self.objective.metric is None and (
-            self.objective.function is not None or bool(self.function_space)
+        """The objective is the user's code (a function, from the file or given in Python, or an
+        MLproject entry point): it searches the top-level ``space``."""
+        return not self.objective.builtin and (
+            self.objective.function is not None
+            or self.objective.entry_point is not None
+            or bool(self.function_space)
         )
 
     @property

@@ -33,7 +33,8 @@ def spawn(entry: str, env: dict[str, str] | None = None) -> subprocess.Popen:
 
 
 def send(pipe, message: Any) -> None:
-    pickle.dump(message, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+    """Write one frame; a message that cannot be pickled raises before anything is written."""
+    pipe.write(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
     pipe.flush()
 
 

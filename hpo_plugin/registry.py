@@ -175,7 +175,11 @@ def _validation_score(metrics: dict[str, float], metric: str) -> float:
 def _description(parent, best) -> str:
     params, metrics = parent.data.params, parent.data.metrics
     metric = params["objective.metric"]
-    on = params.get("data.source") or params.get("objective.function", "a function objective")
+    on = (
+        params.get("data.source")
+        or params.get("objective.function")
+        or params.get("objective.entry_point", "")
+    )
     test = f", test_{metric}={metrics[f'test_{metric}']:.6g}" if f"test_{metric}" in metrics else ""
     return (
         f"Best of a {params['search.algo']} search ({int(metrics.get('n_trials', 0))} trials) on "

@@ -89,3 +89,25 @@ def test_mlproject_declares_typed_parameters_and_conda_env_is_valid():
     ]
     assert sorted(pip) == sorted(project_deps)
     assert "python=3.11" in conda["dependencies"]
+
+
+@pytest.mark.slow
+def test_an_entry_point_search_through_mlflow_run_runs_train_in_each_trials_run(tmp_path):
+    done = mlflow_run(tmp_path, "experiment=experiments/entry_point_diabetes.yaml", "max_evals=2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 trials (2 ok, 0 failed)" in done.stdout and "version 1 registered" in done.stdout
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs(["0"])
+    (parent,) = [r for r in runs if r.data.tags.get("hpo.role") == "search"]
+    trials = children_of(client, parent)
+    assert len(runs) == 3 and len(trials) == 2  # each entry point ran inside its trial's run
+    for trial in trials:
+        assert (
+            trial.info.status == "FINISHED" and trial.data.metrics["loss"] == trial.data.metrics["val_rmse"]
+        )
+        assert [m.step for m in client.get_metric_history(trial.info.run_id, "val_rmse_curve")][:2] == [
+            25,
+            50,
+        ]
+        assert trial.outputs.model_outputs  # the model train.py logged is the trial's model
+    assert parent.data.params["objective.entry_point"] == "train"

@@ -153,7 +153,16 @@ class Slot:
             self.process = None
             record.fail(f"the worker process died while running this trial ({_exit_reason(code)})")
             return None
-        (record.status, record.loss, record.metrics, record.error, record.end_ms, record.log), model = reply
+        fields, model = reply
+        (
+            record.status,
+            record.loss,
+            record.metrics,
+            record.error,
+            record.end_ms,
+            record.log,
+            record.model_id,
+        ) = fields
         return model
 
     def stop(self, kill: bool = False) -> None:
@@ -285,7 +294,15 @@ def _trials(objective: Objective, receive_frame, send_frame) -> None:
             except Exception as exc:
                 record.fail(f"saving the model failed: {one_line(exc)}")
                 model = None
-        fields = (record.status, record.loss, record.metrics, record.error, record.end_ms, record.log)
+        fields = (
+            record.status,
+            record.loss,
+            record.metrics,
+            record.error,
+            record.end_ms,
+            record.log,
+            record.model_id,
+        )
         try:
             send_frame((fields, model))
         except OSError:  # the search process is gone

@@ -27,7 +27,7 @@ from hpo_plugin.executors.context import TrialContext
 from hpo_plugin.executors.trial import Numbers, evaluate_trial, run_trial
 from hpo_plugin.objectives.base import Objective
 from hpo_plugin.space import decode
-from hpo_plugin.tracking.client import QUIET_MLFLOW, end_run
+from hpo_plugin.tracking.client import QUIET_MLFLOW, absolute_uri, end_run
 from hpo_plugin.tracking.records import FAILED, KILLED, RUNNING, TrialRecord
 from hpo_plugin.tracking.schema import ERROR_TAG, PARENT_RUN_TAG, TRIAL_NUMBER_TAG
 from hpo_plugin.tracking.writer import ChildRuns, WriterSpec
@@ -115,7 +115,7 @@ def run(ctx: TrialContext) -> None:
     spark = session(executor.master)
     spark.sparkContext.setLogLevel("ERROR")
     trials = ctx.trials(SparkTrials(parallelism=executor.workers, spark_session=spark))
-    spec = replace(ctx.spec, tracking_uri=_absolute(ctx.spec.tracking_uri))
+    spec = replace(ctx.spec, tracking_uri=absolute_uri(ctx.spec.tracking_uri))
     interrupted = True
     try:
         # fmin's loop queues at most max_queue_len new trials per poll (1 s): one per Spark
@@ -129,13 +129,6 @@ def run(ctx: TrialContext) -> None:
         done = [doc["result"]["record"] for doc in trials.trials if "record" in doc["result"]]
         ctx.records.extend(sorted(done, key=lambda r: r.number))
         ctx.records.extend(_end_lost(ctx, {r.number for r in done}, KILLED if interrupted else FAILED))
-
-
-def _absolute(uri: str) -> str:
-    """A relative sqlite path means the driver's directory, wherever an executor runs."""
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return "sqlite:///" + os.path.abspath(uri.removeprefix("sqlite:///"))
-    return uri
 
 
 def _end_lost(ctx: TrialContext, reported: set[int], status: str) -> list[TrialRecord]:

@@ -66,7 +66,7 @@ def evaluate_trial(objective: Objective, record: TrialRecord, tracking_uri: str 
         record.fail(one_line(exc))
         return None
     record.succeed(outcome.loss, outcome.metrics)
-    record.log = outcome.log
+    record.log, record.model_id = outcome.log, outcome.model_id or record.model_id
     return outcome.model
 
 

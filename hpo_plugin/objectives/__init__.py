@@ -4,12 +4,12 @@
   ``n_threads``), :class:`TrialOutcome` and :class:`TrialFailed`;
 - :mod:`.estimator`: the built-in kind, a model family's estimator fitted and scored per fold;
 - :mod:`.function`: the user's own training function (hyperopt's protocol, plus a trial handle);
+- :mod:`.entry_point`: an MLproject entry point run as each trial, inside the trial's run;
 - :mod:`.families`: the model-family registry (a new built-in family goes there);
 - :mod:`.startpoints`: each family's library defaults as the tuned ``tpe``'s first trial.
 
-A new kind of objective (an MLproject entry point, say) is a new module here implementing
-:class:`Objective`; :func:`check_objective` and :func:`build_objective` are where the
-experiment picks its kind.
+A new kind of objective is a new module here implementing :class:`Objective`;
+:func:`check_objective` and :func:`build_objective` are where the experiment picks its kind.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from hpo_plugin.errors import ConfigError
 from hpo_plugin.objectives.base import Objective, TrialFailed, TrialOutcome
+from hpo_plugin.objectives.entry_point import EntryPointObjective, check_entry_point, find_project
 from hpo_plugin.objectives.estimator import EstimatorObjective
 from hpo_plugin.objectives.function import FunctionObjective, Trial, check_signature, load_function
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from hpo_plugin.data import Dataset
 
 __all__ = [
+    "EntryPointObjective",
     "EstimatorObjective",
     "FunctionObjective",
     "Objective",
@@ -53,6 +55,12 @@ def check_objective(config: ExperimentConfig, task: str | None, fn: Callable | N
                 "objective= needs a top-level 'space' and no 'model'; move the space",
             )
         EstimatorObjective.check(config, task)
+        return
+    if config.objective.entry_point is not None:
+        try:
+            check_entry_point(project_of(config), config.objective.entry_point)
+        except ValueError as exc:
+            raise ConfigError(config.source, "objective.entry_point", str(exc)) from None
         return
     key = "objective.function"
     if fn is None and config.objective.function is None:
@@ -79,12 +87,34 @@ def build_objective(
     config: ExperimentConfig, dataset: Dataset | None, n_threads: int, fn: Callable | None = None
 ) -> Objective:
     """The experiment's objective for ``dataset``, with a per-trial thread budget."""
+    objective = config.objective
+    if objective.entry_point is not None:
+        return EntryPointObjective(
+            project_of(config),
+            objective.entry_point,
+            objective.metric,
+            n_threads,
+            objective.maximize,
+            objective.env_manager,
+        )
     if config.uses_function:
         spec = None if fn is not None else config.objective.function
         return FunctionObjective(
             spec, str(_base_dir(config)), dataset, n_threads, config.objective.maximize, fn
         )
     return EstimatorObjective(config, dataset, n_threads)
+
+
+def project_of(config: ExperimentConfig) -> str:
+    """The entry point's project: a Git URI as given, a local path made absolute (relative to
+    the experiment file), or the nearest directory with an MLproject file above the experiment."""
+    project = config.objective.project
+    if project is not None and ("://" in project or project.startswith("git@")):
+        return project
+    if project is not None:
+        return str((_base_dir(config) / project).resolve())
+    found = find_project(_base_dir(config))
+    return str(found) if found is not None else str(_base_dir(config))
 
 
 def _base_dir(config: ExperimentConfig) -> Path:

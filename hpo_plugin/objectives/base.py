@@ -28,6 +28,7 @@ class TrialOutcome:
     metrics: dict[str, float]
     model: Any
     log: TrialLog | None = None
+    model_id: str | None = None  # a model the trial's own code already logged in its run
 
 
 @runtime_checkable

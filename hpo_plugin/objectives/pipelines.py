@@ -117,5 +117,15 @@ FLAVORS: tuple[tuple[type, str], ...] = ((XGBModel, "xgboost"), (LGBMModel, "lig
 
 
 def flavor_of(model) -> str:
-    """The MLflow flavor module name that logs this fitted model natively."""
+    """The MLflow flavor module name that logs this fitted model natively: its library's, pyfunc
+    for an ``mlflow.pyfunc.PythonModel``, else sklearn (cloudpickle; pyfunc calls ``predict``)."""
+    if is_python_model(model):
+        return "pyfunc"
     return next((flavor for base, flavor in FLAVORS if isinstance(model, base)), "sklearn")
+
+
+def is_python_model(model) -> bool:
+    """An ``mlflow.pyfunc.PythonModel``, recognised without importing MLflow (workers never do)."""
+    return any(
+        c.__name__ == "PythonModel" and c.__module__.startswith("mlflow.pyfunc") for c in type(model).__mro__
+    )

@@ -148,14 +148,19 @@ def save_model(model, path: str, signature, example, requirements=None) -> None:
     )
     flavor = flavor_of(model)
     module = importlib.import_module(f"mlflow.{flavor}")
-    if flavor != "xgboost":
+    if flavor == "pyfunc":
+        common["python_model"] = model
+    elif flavor != "xgboost":
         common["serialization_format"] = "cloudpickle"
     # The pickle formats' security notice, once per save: we know, and say so in the README.
     logger = logging.getLogger(f"mlflow.{flavor}")
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        module.save_model(model, path, **common)
+        if flavor == "pyfunc":
+            module.save_model(path, **common)
+        else:
+            module.save_model(model, path, **common)
     finally:
         logger.setLevel(level)
 

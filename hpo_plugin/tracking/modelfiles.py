@@ -48,6 +48,7 @@ def _read_cloudpickle(path: str, model_class: str):
 FORMATS = {
     "xgboost": ("model.ubj", _write_xgboost, _read_xgboost),
     "lightgbm": ("model.pkl", _write_cloudpickle, _read_cloudpickle),  # its scikit-learn API models
+    "pyfunc": ("python_model.pkl", _write_cloudpickle, _read_cloudpickle),  # an mlflow.pyfunc.PythonModel
     "sklearn": ("model.pkl", _write_cloudpickle, _read_cloudpickle),
 }
 
@@ -104,6 +105,8 @@ def _pins(flavor: str, library: str) -> tuple[str, ...]:
     pins = [f"numpy=={np.__version__}", f"pandas=={pd.__version__}"]
     if library != "sklearn" and (dists := packages_distributions().get(library)):
         pins.append(f"{dists[0]}=={version(dists[0])}")
+    if flavor == "pyfunc":  # its loader is MLflow's
+        pins.append(f"mlflow=={version('mlflow')}")
     if flavor != "xgboost":  # pickled: scikit-learn's classes (the Pipeline, the wrappers) and cloudpickle
         pins += [f"scikit-learn=={version('scikit-learn')}", f"scipy=={version('scipy')}"]
         pins.append(f"cloudpickle=={version('cloudpickle')}")

@@ -94,7 +94,10 @@ def setup_payload(prepared, run_id: str) -> dict:
         "register.model_name": config.registered_model_name,
         "register.margin": config.registration.margin,
     }
-    if config.uses_function:
+    if config.objective.entry_point is not None:
+        params["objective.entry_point"] = config.objective.entry_point
+        params["objective.project"] = config.objective.project or "(the experiment's project)"
+    elif config.uses_function:
         params["objective.function"] = config.objective.function or "(given in Python)"
     else:
         params["model.families"] = ",".join(m.name for m in config.candidates)

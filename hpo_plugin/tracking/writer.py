@@ -18,9 +18,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import pickle
 import queue
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -205,6 +207,14 @@ class TrialWriter:
                 record.fail("its child run could not be created")
 
     def finished(self, record: TrialRecord, model: Any = None) -> None:
+        if self._process is not None and model is not None and not _importable(type(model)):
+            # A class of a module loaded from a file (a function objective's) pickles only by
+            # value: write the model's file here, as local workers do, and send the files.
+            try:
+                model = ModelFiles.write(model)
+            except Exception as exc:
+                record.fail(f"saving the model failed: {one_line(exc)}")
+                model = None
         self._inbox.put(("finish", record.number, record, model))
 
     def call(self, key: str, fn, *args: Any) -> None:
@@ -250,6 +260,11 @@ class TrialWriter:
                 end_run(client, record.run_id, record.status if record.status != RUNNING else KILLED)
 
 
+def _importable(cls: type) -> bool:
+    """Whether pickle can send ``cls`` by reference (its module is imported under its name)."""
+    return sys.modules.get(cls.__module__) is not None
+
+
 def _serve(runs: ChildRuns, receive, send) -> object | None:
     """Handle messages until None (search closed) or EOF (search process died)."""
     while (message := receive()) is not None:
@@ -271,11 +286,24 @@ def _feed(inbox: queue.Queue, pipe) -> None:
     try:
         while True:
             message = inbox.get()
-            send(pipe, message)
+            try:
+                send(pipe, message)
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:  # this trial's, only
+                send(pipe, _unsent(message, exc))
             if message is None:
                 return
     except (BrokenPipeError, OSError):
         return  # the writer died; close() accounts for what it did not write
+
+
+def _unsent(message: tuple, exc: Exception) -> tuple:
+    """A finish whose model could not be pickled: the trial, failed, without it."""
+    kind, number, *rest = message
+    if kind != "finish":
+        raise exc
+    record = rest[0]
+    record.fail(f"its model could not be sent to the trial writer: {one_line(exc, where=False)}")
+    return kind, number, record, None
 
 
 def _drain(pipe, collect) -> None:

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import QUIET, UNREGISTERED, children_of
+from sklearn.datasets import load_breast_cancer
 
 from hpo_plugin.cli import main
 from hpo_plugin.config import load_experiment
@@ -49,6 +50,32 @@ def uses_mlflow(params, trial):
     mlflow.set_tag("fluent", "yes")
     mlflow.sklearn.autolog(disable=True)
     return log_loss(y_val, model.predict_proba(X_val))
+
+
+class Mean:
+    """A model class of the user's own file (not importable by name elsewhere)."""
+
+    def fit(self, X, y):
+        self.mean = float(y.mean())
+        return self
+
+    def predict(self, X):
+        return [self.mean] * len(X)
+
+
+def own_model(params, trial):
+    X_train, y_train, _, _ = trial.train_and_validation()
+    return {"loss": abs(params["x"]), "model": Mean().fit(X_train, y_train)}
+
+
+def python_model(params):
+    import mlflow.pyfunc
+
+    class Constant(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return [0.5] * len(model_input)
+
+    return {"loss": abs(params["x"]), "model": Constant()}
 
 
 def quadratic(params):
@@ -101,11 +128,8 @@ def test_a_function_logs_into_its_trials_runs_and_its_best_model_is_registered(w
     assert final_id == best.outputs.model_outputs[0].model_id  # the best trial's own model, not a refit
     version = client.get_model_version_by_alias("fn", "champion")
     assert version.tags["hpo.val_loss"] == str(parent.data.metrics["best_loss"])
-    X = (
-        load_experiment(path).data
-        and __import__("sklearn.datasets").datasets.load_breast_cancer(as_frame=True).data
-    )
-    assert len(mlflow.pyfunc.load_model("models:/fn@champion").predict(X.head(3))) == 3
+    X = load_breast_cancer(as_frame=True).data.head(3)
+    assert len(mlflow.pyfunc.load_model("models:/fn@champion").predict(X)) == 3
 
 
 def test_an_existing_hyperopt_objective_works_unchanged_without_data_or_model(write_yaml, client):
@@ -167,6 +191,18 @@ def test_a_python_function_for_local_workers_must_be_importable(write_yaml):
         run_search(config, objective=lambda params: params["x"])
 
 
+@pytest.mark.parametrize(("name", "flavor"), [("own_model", "sklearn"), ("python_model", "python_function")])
+def test_a_model_of_the_users_own_class_or_a_python_model_is_logged_and_serves(
+    write_yaml, client, name, flavor
+):
+    path = function_experiment(write_yaml, name, register=UNREGISTERED)
+    result = run_search(load_experiment(path))
+    assert result.n_ok == 4 and all(r.model_id for r in result.records)
+    model = mlflow.pyfunc.load_model(f"models:/{result.model_id}")
+    assert flavor in model.metadata.flavors
+    assert len(model.predict(load_breast_cancer(as_frame=True).data.head(3))) == 3
+
+
 @pytest.mark.parametrize("executor", ["sequential", "local"])
 def test_mlflow_calls_and_autologging_inside_the_function_land_in_its_trial_run(write_yaml, client, executor):
     path = function_experiment(write_yaml, "uses_mlflow", executor={"name": executor}, register=UNREGISTERED)
@@ -203,9 +239,9 @@ def test_a_function_runs_in_spark_tasks(write_yaml, client):
     [
         ({"objective": {"function": "nope.py:fit"}}, "objective.function", "nope.py does not exist"),
         ({"objective": {"function": "train.py:missing"}}, "objective.function", "train.py has no 'missing'"),
-        ({"objective": {"function": "train.py:fit", "metric": "log_loss"}}, "objective", "not both"),
+        ({"objective": {"function": "train.py:fit", "metric": "log_loss"}}, "objective", "not several"),
         ({"model": {"family": "xgboost"}}, "experiment", "a function objective takes no 'model'"),
-        ({"space": {}}, "experiment", "a function objective searches the top-level 'space'"),
+        ({"space": {}}, "experiment", "objective searches the top-level 'space'"),
     ],
 )
 def test_bad_function_experiments_fail_in_one_line_before_any_run(
