@@ -33,6 +33,8 @@ from hpo_plugin.tracking.modelfiles import ModelFiles
 from hpo_plugin.tracking.records import TrialRecord
 
 POLL_S = 0.02  # hyperopt's pause between loop iterations (its default is 1 s)
+# What a worker sends back of a trial's record (with its model files).
+REPLY_FIELDS = ("status", "loss", "metrics", "error", "end_ms", "log", "model_id")
 WAIT_S = 0.25  # the longest the loop waits for an event: how late it sees a timeout
 
 
@@ -154,15 +156,8 @@ class Slot:
             record.fail(f"the worker process died while running this trial ({_exit_reason(code)})")
             return None
         fields, model = reply
-        (
-            record.status,
-            record.loss,
-            record.metrics,
-            record.error,
-            record.end_ms,
-            record.log,
-            record.model_id,
-        ) = fields
+        for name, value in zip(REPLY_FIELDS, fields, strict=True):
+            setattr(record, name, value)
         return model
 
     def stop(self, kill: bool = False) -> None:
@@ -294,16 +289,7 @@ def _trials(objective: Objective, receive_frame, send_frame) -> None:
             except Exception as exc:
                 record.fail(f"saving the model failed: {one_line(exc)}")
                 model = None
-        fields = (
-            record.status,
-            record.loss,
-            record.metrics,
-            record.error,
-            record.end_ms,
-            record.log,
-            record.model_id,
-        )
         try:
-            send_frame((fields, model))
+            send_frame((tuple(getattr(record, name) for name in REPLY_FIELDS), model))
         except OSError:  # the search process is gone
             os._exit(0)
