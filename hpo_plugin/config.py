@@ -379,6 +379,11 @@ class ExperimentConfig(_Frozen):
         return (Param("family", "family", CHOICE, options=options),)
 
     @property
+    def base_dir(self) -> Path:
+        """Where the experiment's relative paths start: its file's directory (else the cwd)."""
+        return Path(self.source).parent if self.source else Path.cwd()
+
+    @property
     def registered_model_name(self) -> str:
         return self.registration.model_name or self.name
 

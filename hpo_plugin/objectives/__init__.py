@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hpo_plugin.errors import ConfigError
 from hpo_plugin.objectives.base import Objective, TrialFailed, TrialOutcome
-from hpo_plugin.objectives.entry_point import EntryPointObjective, check_entry_point, find_project
+from hpo_plugin.objectives.entry_point import EntryPointObjective, check_entry_point, find_project, is_remote
 from hpo_plugin.objectives.estimator import EstimatorObjective
 from hpo_plugin.objectives.function import FunctionObjective, Trial, check_signature, load_function
 
@@ -71,7 +70,7 @@ def check_objective(config: ExperimentConfig, task: str | None, fn: Callable | N
         if fn is not None:
             check_signature(fn, getattr(fn, "__name__", "objective"))
         else:
-            load_function(config.objective.function, str(_base_dir(config)))
+            load_function(config.objective.function, str(config.base_dir.resolve()))
     except ValueError as exc:
         raise ConfigError(config.source, key, str(exc)) from None
     if fn is not None and config.executor.name == "local" and not _importable(fn):
@@ -100,7 +99,7 @@ def build_objective(
     if config.uses_function:
         spec = None if fn is not None else config.objective.function
         return FunctionObjective(
-            spec, str(_base_dir(config)), dataset, n_threads, config.objective.maximize, fn
+            spec, str(config.base_dir.resolve()), dataset, n_threads, config.objective.maximize, fn
         )
     return EstimatorObjective(config, dataset, n_threads)
 
@@ -108,17 +107,12 @@ def build_objective(
 def project_of(config: ExperimentConfig) -> str:
     """The entry point's project: a Git URI as given, a local path made absolute (relative to
     the experiment file), or the nearest directory with an MLproject file above the experiment."""
-    project = config.objective.project
-    if project is not None and ("://" in project or project.startswith("git@")):
+    project, base_dir = config.objective.project, config.base_dir.resolve()
+    if project is not None and is_remote(project):
         return project
     if project is not None:
-        return str((_base_dir(config) / project).resolve())
-    found = find_project(_base_dir(config))
-    return str(found) if found is not None else str(_base_dir(config))
-
-
-def _base_dir(config: ExperimentConfig) -> Path:
-    return Path(config.source).resolve().parent if config.source else Path.cwd()
+        return str((base_dir / project).resolve())
+    return str(find_project(base_dir) or base_dir)
 
 
 def _importable(fn: Callable) -> bool:

@@ -86,7 +86,7 @@ class EntryPointObjective:
 def check_entry_point(project: str, entry_point: str) -> None:
     """ValueError unless a local project's MLproject declares ``entry_point`` (or it is a script
     file of the project, which MLflow runs too). A Git URI is checked when its first trial runs."""
-    if "://" in project or project.startswith("git@"):
+    if is_remote(project):
         return
     root = Path(project)
     spec = root / MLPROJECT_FILE
@@ -97,6 +97,11 @@ def check_entry_point(project: str, entry_point: str) -> None:
         raise ValueError(
             f"{entry_point!r} is not an entry point of {spec}; choose one of: {', '.join(sorted(declared))}"
         )
+
+
+def is_remote(project: str) -> bool:
+    """A Git URI (``https://...``, ``git@host:...``), not a local path."""
+    return "://" in project or project.startswith("git@")
 
 
 def find_project(start: Path) -> Path | None:

@@ -122,6 +122,7 @@ class FunctionObjective:
         raise NotImplementedError("a function objective's final model is its best trial's model")
 
 
+@functools.cache  # asked on every trial: decided once per function
 def uses_mlflow(fn: Callable) -> bool:
     """Whether ``fn`` uses MLflow: its module imported MLflow (or anything from it), or the
     function itself imports or names it."""

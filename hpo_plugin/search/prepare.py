@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from hpo_plugin.algorithms import AlgorithmInput, Suggest, build_algorithm
@@ -51,10 +50,9 @@ def prepare_search(config: ExperimentConfig, objective: Callable | None = None) 
     """
     if problem := EXECUTORS[config.executor.name].missing():
         raise ConfigError(config.source, "executor.name", problem)
-    base_dir = Path(config.source).parent if config.source else Path.cwd()
     dataset = None
     if config.data is not None:
-        dataset = prepare(config.data, config.objective.validation, base_dir, config.source)
+        dataset = prepare(config.data, config.objective.validation, config.base_dir, config.source)
     check_objective(config, dataset.task if dataset else None, objective)
     # The tuned tpe's first trials: each model family's library defaults (none for a function).
     start = start_points(config, dataset.task) if config.candidates else ()
