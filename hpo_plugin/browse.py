@@ -27,20 +27,24 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     return experiment.experiment_id
 
 
-def list_searches(client: MlflowClient, experiment: str) -> pd.DataFrame:
-    """One row per search parent run in the experiment, newest first."""
-    runs = client.search_runs(
-        [experiment_id(client, experiment)],
-        f"tags.`{ROLE_TAG}` = '{SEARCH_ROLE}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=5000,
-    )
+LIST_COLUMNS = (
+    "experiment", "run_id", "name", "status", "algo", "budget", "trials_ok", "metric", "best_val", "test",
+)  # fmt: skip
+
+
+def list_searches(client: MlflowClient, experiment: str | None = None) -> pd.DataFrame:
+    """One row per search parent run, newest first: in ``experiment``, or in every active one."""
+    if experiment is not None:
+        names = {experiment_id(client, experiment): experiment}
+    else:
+        names = {e.experiment_id: e.name for e in _all_experiments(client)}
     rows = []
-    for run in runs:
+    for run in _search_runs(client, list(names)):
         params, metrics = run.data.params, run.data.metrics
         metric = params.get("objective.metric", "")
         rows.append(
             {
+                "experiment": names.get(run.info.experiment_id, run.info.experiment_id),
                 "run_id": run.info.run_id,
                 "name": run.info.run_name,
                 "status": run.info.status,
@@ -52,10 +56,33 @@ def list_searches(client: MlflowClient, experiment: str) -> pd.DataFrame:
                 "test": metrics.get(f"test_{metric}"),
             }
         )
-    return pd.DataFrame(
-        rows,
-        columns=["run_id", "name", "status", "algo", "budget", "trials_ok", "metric", "best_val", "test"],
-    )
+    return pd.DataFrame(rows, columns=list(LIST_COLUMNS))
+
+
+def _all_experiments(client: MlflowClient) -> list:
+    found, token = [], None
+    while True:
+        page = client.search_experiments(max_results=1000, page_token=token)
+        found.extend(page)
+        if not (token := page.token):
+            return found
+
+
+def _search_runs(client: MlflowClient, experiment_ids: list[str]) -> list:
+    """The search parent runs of the experiments, newest first, in pages of MLflow's limit."""
+    runs, token = [], None
+    while experiment_ids:
+        page = client.search_runs(
+            experiment_ids,
+            f"tags.`{ROLE_TAG}` = '{SEARCH_ROLE}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=5000,
+            page_token=token,
+        )
+        runs.extend(page)
+        if not (token := page.token):
+            break
+    return runs
 
 
 def top_trials(client: MlflowClient, run_id: str, k: int) -> pd.DataFrame:
@@ -92,7 +119,8 @@ def summary(client: MlflowClient, run_id: str) -> dict[str, object]:
     )
     out.update({k: v for k, v in sorted(metrics.items()) if not k.startswith("importance_")})
     out.update({k: v for k, v in params.items() if k.startswith(BEST_PARAM_PREFIX)})
-    out.update({k: v for k, v in sorted(metrics.items()) if k.startswith("importance_")})
+    importances = {k: v for k, v in metrics.items() if k.startswith("importance_")}
+    out.update(sorted(importances.items(), key=lambda kv: -kv[1]))  # most important first
     return out
 
 

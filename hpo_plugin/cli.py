@@ -104,10 +104,16 @@ def tracking_options(fn: Callable) -> Callable:
 @click.option("--parallelism", type=Blankable(int), default="", help="Trials in flight at once.")
 @click.option("--spark-master", default=None, help="Spark master URL (default: local[parallelism]).")
 @click.option(
-    "--register",
+    "--register/--no-register",
+    default=None,
+    help="Register the final model, or not (default: register.enabled of the file, true if absent).",
+)
+@click.option(
+    "--register-setting",
     type=click.Choice(["", "true", "false"]),
     default="",
-    help="Register the final model (default: register.enabled of the file, true if absent).",
+    hidden=True,
+    help="--register/--no-register as one string, for the MLproject's register parameter.",
 )
 @click.option("--model-name", default=None, help="Registered model name (default: from the file).")
 @click.option("--resume", default="", help="Continue the interrupted search with this parent run id.")
@@ -131,6 +137,7 @@ def search(
     parallelism,
     spark_master,
     register,
+    register_setting,
     model_name,
     resume,
     warm_start,
@@ -139,6 +146,7 @@ def search(
     experiment_name,
 ) -> None:
     """Run the search defined in EXPERIMENT (a YAML file)."""
+    enabled = _register_choice(register, register_setting)
     from hpo_plugin.tracking.writer import prestart
 
     prestart()  # the trial writer imports MLflow while we load the config and the data
@@ -154,7 +162,7 @@ def search(
         "executor.name": executor or None,
         "executor.parallelism": parallelism,
         "executor.spark_master": spark_master or None,
-        "register.enabled": {"": None, "true": True, "false": False}[register],
+        "register.enabled": enabled,
         "register.model_name": model_name,
         "search.warm_start": tuple(warm_start) or None,
     }
@@ -176,6 +184,14 @@ def search(
         _register(result.parent_run_id, config.registered_model_name, config.registration.margin)
     else:
         click.echo(f"Not registered (register.enabled is false): hpo register --run {result.parent_run_id}")
+
+
+def _register_choice(flag: bool | None, setting: str) -> bool | None:
+    """--register/--no-register, or the MLproject's string form of it; None: as in the file."""
+    from_setting = {"": None, "true": True, "false": False}[setting]
+    if flag is not None and from_setting is not None and flag != from_setting:
+        raise click.UsageError(f"--register-setting={setting} contradicts --{'' if flag else 'no-'}register")
+    return flag if flag is not None else from_setting
 
 
 def _register(run_id: str, name: str | None, margin: float) -> None:
@@ -293,10 +309,10 @@ def _client(tracking_uri: str | None):
 @tracking_options
 @reports_errors
 def list_command(fmt, tracking_uri, experiment_name) -> None:
-    """The searches in an experiment (default: "Default", where `mlflow run .` puts them)."""
+    """The searches, newest first: in every experiment, or in the one --experiment names."""
     from hpo_plugin.browse import list_searches
 
-    click.echo(FORMATS[fmt](list_searches(_client(tracking_uri), experiment_name or "Default")))
+    click.echo(FORMATS[fmt](list_searches(_client(tracking_uri), experiment_name)))
 
 
 @main.command()

@@ -17,6 +17,7 @@ from sklearn import datasets as skd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from hpo_plugin.errors import DataError
+from hpo_plugin.features import model_frame, numeric_columns
 from hpo_plugin.metrics import BINARY, CLASSIFICATION, MULTICLASS, REGRESSION
 
 DATASETS: dict[str, Callable[..., object]] = {
@@ -65,6 +66,15 @@ class Dataset:
     @property
     def numeric(self) -> tuple[str, ...]:
         return tuple(c for c in self.X_search.columns if c not in self.categorical)
+
+    @property
+    def raw_features(self) -> pd.DataFrame:
+        """The feature columns as read from the source, before :func:`model_frame`."""
+        return self.frame.drop(columns=[self.target])
+
+    def labels(self, y: np.ndarray) -> np.ndarray:
+        """Encoded targets back as the user's labels (a regression target as it is)."""
+        return y if self.classes is None else np.asarray(self.classes)[np.asarray(y, dtype=np.int64)]
 
 
 def load_frame(data, base_dir: Path, source: str = "") -> tuple[pd.DataFrame, str, str, str]:
@@ -116,6 +126,18 @@ def infer_task(y: pd.Series) -> str:
     return REGRESSION
 
 
+def labels_of(y: pd.Series) -> np.ndarray:
+    """A classification target's values as labels of their own kind: booleans (also when read as
+    objects), integers (also pandas' nullable ones), other numbers, or else strings."""
+    values = y.dropna()
+    if pd.api.types.is_bool_dtype(y) or (len(values) and all(isinstance(v, bool | np.bool_) for v in values)):
+        return y.astype(bool).to_numpy()
+    if pd.api.types.is_numeric_dtype(y):
+        numbers = y.to_numpy(dtype=float)
+        return numbers.astype(np.int64) if np.all(numbers == np.round(numbers)) else numbers
+    return y.astype(str).to_numpy(dtype=object)
+
+
 def prepare(data, validation, base_dir: Path, source: str = "") -> Dataset:
     """Load, check and split the data described by a DataConfig and ValidationConfig.
 
@@ -124,19 +146,21 @@ def prepare(data, validation, base_dir: Path, source: str = "") -> Dataset:
     frame, target, name, location = load_frame(data, base_dir, source)
     if frame.empty or len(frame.columns) < 2:
         raise DataError(source, "data", "the table is empty or has no feature columns; check the file")
+    if frame[target].isna().all():
+        raise DataError(
+            source, "data.target", f"the target column {target!r} holds no values; fill it or pick another"
+        )
     frame = frame.dropna(subset=[target]).reset_index(drop=True)
     features = frame.drop(columns=[target])
-    # Integer features become float so a missing value at prediction time fits the signature.
-    ints = [c for c in features.columns if pd.api.types.is_integer_dtype(features[c])]
-    features = features.astype(dict.fromkeys(ints, "float64"))
     if empty := [str(c) for c in features.columns if features[c].isna().all()]:
         raise DataError(source, "data", f"column(s) {empty} hold no values at all; drop or fill them")
+    numeric = numeric_columns(features)
+    features = model_frame(features, features.columns, numeric)
     y_raw = frame[target]
     task = data.task or infer_task(y_raw)
     classes = None
     if task in CLASSIFICATION:
-        labels = y_raw if pd.api.types.is_numeric_dtype(y_raw) else y_raw.astype(str)
-        classes_arr, y = np.unique(labels.to_numpy(), return_inverse=True)
+        classes_arr, y = np.unique(labels_of(y_raw), return_inverse=True)
         classes = tuple(c.item() if hasattr(c, "item") else c for c in classes_arr)
         if len(classes) < 2:
             raise DataError(
@@ -154,12 +178,12 @@ def prepare(data, validation, base_dir: Path, source: str = "") -> Dataset:
                 "drop it or merge it with another class",
             )
     else:
-        if not pd.api.types.is_numeric_dtype(y_raw):
+        if not pd.api.types.is_numeric_dtype(y_raw) or pd.api.types.is_bool_dtype(y_raw):
             raise DataError(
                 source, "data.task", f"regression needs a numeric target; {target!r} is {y_raw.dtype}"
             )
         y = y_raw.to_numpy(dtype=float)
-    categorical = tuple(str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c]))
+    categorical = tuple(str(c) for c in features.columns if c not in numeric)
     stratify = y if task in CLASSIFICATION else None
     try:
         X_search, X_test, y_search, y_test = train_test_split(

@@ -21,6 +21,7 @@ class Metric:
     tasks: frozenset[str]
     greater_is_better: bool
     fn: Callable[[np.ndarray, np.ndarray, np.ndarray | None, str, int], float]
+    needs_proba: bool = False  # nan for a classifier without predict_proba
 
 
 def _log_loss(y, pred, proba, task, k):
@@ -44,8 +45,8 @@ def _f1(y, pred, proba, task, k):
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("log_loss", CLASSIFICATION, False, _log_loss),
-        Metric("roc_auc", CLASSIFICATION, True, _roc_auc),
+        Metric("log_loss", CLASSIFICATION, False, _log_loss, needs_proba=True),
+        Metric("roc_auc", CLASSIFICATION, True, _roc_auc, needs_proba=True),
         Metric("accuracy", CLASSIFICATION, True, lambda y, p, pr, t, k: skm.accuracy_score(y, p)),
         Metric("f1", CLASSIFICATION, True, _f1),
         Metric(
@@ -73,5 +74,11 @@ def metrics_for(task: str) -> list[Metric]:
 def score(model, X, y: np.ndarray, task: str, n_classes: int) -> dict[str, float]:
     """Every metric of the task for a fitted model on (X, y)."""
     pred = np.asarray(model.predict(X))
-    proba = np.asarray(model.predict_proba(X)) if task in CLASSIFICATION else None
-    return {m.name: float(m.fn(y, pred, proba, task, n_classes)) for m in metrics_for(task)}
+    has_proba = task in CLASSIFICATION and hasattr(model, "predict_proba")
+    proba = np.asarray(model.predict_proba(X)) if has_proba else None
+    return {
+        m.name: float("nan")
+        if m.needs_proba and proba is None
+        else float(m.fn(y, pred, proba, task, n_classes))
+        for m in metrics_for(task)
+    }

@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from hpo_plugin.errors import TrackingError
 from hpo_plugin.tracking.client import retrying
+from hpo_plugin.tracking.note import write_note
 from hpo_plugin.tracking.records import FINISHED
 from hpo_plugin.tracking.schema import (
     BEST_RUN_TAG,
@@ -51,6 +52,11 @@ class Registration:
     created: bool
     promoted: bool
     reason: str
+
+    def summary(self) -> str:
+        """For the search's run note: the version, its aliases and why."""
+        alias = f"{CHAMPION} and {CHALLENGER}" if self.promoted else CHALLENGER
+        return f"`{self.name}` version {self.version} (alias {alias}: {self.reason})"
 
     def describe(self) -> str:
         verb = "registered" if self.created else "found (already registered)"
@@ -124,10 +130,13 @@ def register_search(
         )
     if DECISION_TAG in version.tags:  # the gate already ran for this version
         promoted = version.tags[DECISION_TAG] == "promoted"
-        return Registration(name, str(version.version), created, promoted, version.tags[REASON_TAG])
-    retrying(client.set_registered_model_alias, name, CHALLENGER, version.version)
-    promoted, reason = gate(client, name, str(version.version), margin)
-    return Registration(name, str(version.version), created, promoted, reason)
+        registration = Registration(name, str(version.version), created, promoted, version.tags[REASON_TAG])
+    else:
+        retrying(client.set_registered_model_alias, name, CHALLENGER, version.version)
+        promoted, reason = gate(client, name, str(version.version), margin)
+        registration = Registration(name, str(version.version), created, promoted, reason)
+    write_note(client, parent_run_id, registration.summary())
+    return registration
 
 
 def _ensure_registered_model(client: MlflowClient, name: str) -> None:

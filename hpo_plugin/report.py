@@ -2,7 +2,8 @@
 (:func:`~hpo_plugin.tracking.schema.load_trials`).
 
 Parameter importance is the permutation importance of a random forest fitted to
-(params -> loss) over the finished trials, on those same trials (a ranking, not a test score).
+(params -> loss) over the finished trials, on those same trials (a ranking, not a test score),
+most important first. Params searched on a log scale (``loguniform``) are drawn on log axes.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from hpo_plugin.space import log_scaled
 from hpo_plugin.tracking.client import log_batch
-from hpo_plugin.tracking.schema import BEST_PARAM_PREFIX, SearchTrials, load_trials
+from hpo_plugin.tracking.schema import BEST_PARAM_PREFIX, SPACE_PARAM_PREFIX, SearchTrials, load_trials
 
 REPORT_DIR = "report"
 PLOTS = ("history", "parallel_coordinates", "params", "importance")
@@ -39,7 +41,16 @@ def importance(trials: SearchTrials, seed: int = 0) -> dict[str, float]:
     result = permutation_importance(forest, X, ok["loss"], n_repeats=5, random_state=seed, n_jobs=1)
     raw = dict(zip(X.columns, np.maximum(result.importances_mean, 0.0), strict=True))
     total = sum(raw.values()) or 1.0
-    return {name: raw[name] / total for name in trials.params}
+    return {name: raw[name] / total for name in sorted(trials.params, key=lambda n: -raw[n])}
+
+
+def log_params(trials: SearchTrials) -> set[str]:
+    """The params the search drew on a log scale, as its parent run recorded its space."""
+    return {
+        key.removeprefix(SPACE_PARAM_PREFIX)
+        for key, description in trials.parent.data.params.items()
+        if key.startswith(SPACE_PARAM_PREFIX) and log_scaled(description)
+    }
 
 
 def _encode(frame: pd.DataFrame, params: tuple[str, ...]) -> pd.DataFrame:
@@ -109,6 +120,8 @@ def _parallel(trials: SearchTrials):
     figure, ax = plt.subplots(figsize=(max(6, 1.4 * len(trials.params) + 2), 4))
     if len(ok) and trials.params:
         X = _encode(ok, trials.params)
+        logs = [name for name in log_params(trials) if name in X and (X[name] > 0).all()]
+        X[logs] = np.log10(X[logs])
         span = (X.max() - X.min()).replace(0, 1)
         scaled = (X - X.min()) / span
         norm = plt.Normalize(ok["loss"].min(), ok["loss"].max())
@@ -117,7 +130,8 @@ def _parallel(trials: SearchTrials):
             ax.plot(
                 range(len(trials.params)), scaled.iloc[i], color=cmap(norm(ok["loss"].iloc[i])), alpha=0.6
             )
-        ax.set_xticks(range(len(trials.params)), trials.params, rotation=30, ha="right")
+        labels = [f"{name} (log)" if name in logs else name for name in trials.params]
+        ax.set_xticks(range(len(trials.params)), labels, rotation=30, ha="right")
         figure.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="loss")
     ax.set_ylabel("scaled value")
     ax.set_title("Parallel coordinates (darker = lower loss)")
@@ -132,12 +146,16 @@ def _params(trials: SearchTrials):
     rows = math.ceil(len(names) / cols)
     figure, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
     ok = trials.frame[np.isfinite(trials.frame["loss"])] if len(trials.frame) else trials.frame
+    logs = log_params(trials)
     for ax, name in zip(axes.flat, names, strict=False):
         if f"param_{name}" in ok:
             values = ok[f"param_{name}"]
             present = values.notna()  # a param of one branch is absent from the others
             x = pd.to_numeric(values[present], errors="coerce")
-            ax.scatter(x if x.notna().all() else values[present].map(str), ok["loss"][present], s=12)
+            numeric = x.notna().all()
+            ax.scatter(x if numeric else values[present].map(str), ok["loss"][present], s=12)
+            if name in logs and numeric and len(x) and (x > 0).all():
+                ax.set_xscale("log")
         ax.set_title(name)
         ax.set_ylabel("loss")
     for ax in list(axes.flat)[len(names) :]:

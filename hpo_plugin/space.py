@@ -30,6 +30,14 @@ class Distribution:
     check: Callable[[tuple[float, ...]], str | None]
     grid: Callable[[tuple[float, ...]], list[float | int]] | None = None
     quantized: bool = False
+    log_scale: bool = False  # drawn on a log axis in the report
+
+
+def log_scaled(description: str) -> bool:
+    """Whether a param described as :meth:`Param.describe` writes it (``loguniform(...)``) is
+    searched on a log scale."""
+    kind = DISTRIBUTIONS.get(description.split("(", 1)[0])
+    return kind is not None and kind.log_scale
 
 
 def _ordered(a: tuple[float, ...]) -> str | None:
@@ -61,6 +69,7 @@ DISTRIBUTIONS: dict[str, Distribution] = {
         ("low", "high"),
         lambda lb, a: hp.loguniform(lb, math.log(a[0]), math.log(a[1])),
         _positive_ordered,
+        log_scale=True,
     ),
     "quniform": Distribution(
         ("low", "high", "q"),
@@ -75,6 +84,7 @@ DISTRIBUTIONS: dict[str, Distribution] = {
         _quantized(_positive_ordered),
         grid=_q_grid,
         quantized=True,
+        log_scale=True,
     ),
     "normal": Distribution(
         ("mu", "sigma"),

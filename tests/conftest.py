@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import signal
@@ -10,7 +12,9 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -145,14 +149,59 @@ def start_server(tmp_path: Path, port: int, backend: str | None = None) -> subpr
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    wait_until_up(f"http://127.0.0.1:{port}/health", server, "mlflow server")
+    return server
+
+
+def wait_until_up(url: str, process: subprocess.Popen, what: str) -> None:
+    """Poll ``url`` until it answers; fail if ``process`` exits or two minutes pass."""
     deadline = time.time() + 120
     while True:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-            return server
+            urllib.request.urlopen(url, timeout=2)
+            return
         except OSError:
-            assert server.poll() is None and time.time() < deadline, "mlflow server did not start"
+            assert process.poll() is None and time.time() < deadline, f"{what} did not start"
             time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def model_server(model_uri: str, tracking_uri: str) -> Iterator[int]:
+    """A real `mlflow models serve` of ``model_uri`` on a loopback port; yields the port."""
+    port = free_port()
+    bin_dir = Path(sys.executable).parent  # the server runs uvicorn from this environment
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+    }
+    command = [str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local"]
+    server = subprocess.Popen(
+        [*command, "-h", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/ping", server, "mlflow models serve")
+        yield port
+    finally:
+        stop_server(server)
+
+
+def invocations(port: int, payload: dict) -> tuple[int, dict]:
+    """POST ``payload`` to a model server's /invocations: (HTTP status, JSON body)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 def stop_server(server: subprocess.Popen) -> None:

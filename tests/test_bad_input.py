@@ -15,6 +15,7 @@ CSV_CASES = {
     "one_class.csv": pd.DataFrame({"x": range(10), "y": [1] * 10}).to_csv(index=False),
     "all_nan.csv": pd.DataFrame({"x": [None] * 10, "z": range(10), "y": [0, 1] * 5}).to_csv(index=False),
     "no_target.csv": pd.DataFrame({"x": range(10), "label": [0, 1] * 5}).to_csv(index=False),
+    "empty_target.csv": pd.DataFrame({"x": range(10), "z": range(10), "y": [None] * 10}).to_csv(index=False),
     "text_target.csv": pd.DataFrame({"x": range(10), "y": ["a", "b"] * 5}).to_csv(index=False),
 }
 
@@ -55,12 +56,14 @@ CASES = [
     (on_file("one_class.csv"), [], "single class"),
     (on_file("all_nan.csv"), [], "hold no values at all"),
     (on_file("no_target.csv"), [], "column 'y' is not in"),
+    (on_file("empty_target.csv"), [], "data.target: the target column 'y' holds no values"),
     (on_file("text_target.csv", task="regression"), [], "regression needs a numeric target"),
     (None, ["--max-evals", "0"], "option --max-evals"),
     (None, ["--max-evals", "2.5"], "is not a whole number"),
     (None, ["--seed", "-1"], "option --seed"),
     (None, ["--algo", "bayes"], "is not one of"),
-    (None, ["--register", "maybe"], "is not one of"),
+    (None, ["--register-setting", "maybe"], "is not one of"),
+    (None, ["--no-register", "--register-setting", "true"], "contradicts --no-register"),
     (None, ["--resume", "0" * 32], "no such run"),
 ]
 

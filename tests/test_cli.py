@@ -123,3 +123,49 @@ def test_bad_experiments_fail_before_any_run(write_yaml, client, yaml_text, frag
 def test_debug_shows_the_traceback(write_yaml):
     result = CliRunner().invoke(main, ["search", str(write_yaml(TINY_XGB.replace("tpe", "tpee"))), "--debug"])
     assert result.exit_code == 2 and "Traceback" in result.output
+
+
+def test_list_finds_the_searches_just_run_in_every_experiment_newest_first(tiny, client):
+    """`hpo search x.yaml` puts its search in the experiment named after the file; `hpo list`
+    without --experiment finds it there (and in any other), newest first."""
+    for name in ("first", "second"):
+        path = tiny(name=name, file=f"{name}.yaml", search={"max_evals": 2, "report": False})
+        assert invoke("search", str(path), "--no-register", "--quiet").exit_code == 0
+    listed = invoke("list", "--format", "csv").output.splitlines()
+    assert listed[0].startswith("experiment,run_id,name,status")
+    assert [line.split(",")[0] for line in listed[1:]] == ["second", "first"]
+    only = invoke("list", "--experiment", "first", "--format", "csv").output.splitlines()
+    assert len(only) == 2 and only[1].startswith("first,")
+    run_id = listed[2].split(",")[1]  # the search in experiment "first": show, report, compare take it
+    assert "best params" in invoke("show", run_id).output
+    assert invoke("report", run_id).exit_code == 0
+    assert run_id in invoke("compare", run_id, listed[1].split(",")[1]).output
+
+
+def test_register_flags_override_the_file_both_ways(tiny, client):
+    off = tiny(register={"enabled": False}, search={"max_evals": 2, "report": False})
+    assert "registered; alias champion" in invoke("search", str(off), "--register", "--quiet").output
+    on = tiny(file="on.yaml", search={"max_evals": 2, "report": False})
+    assert "Not registered" in invoke("search", str(on), "--no-register", "--quiet").output
+    assert "Not registered" in invoke("search", str(on), "--register-setting=false", "--quiet").output
+    assert "registered; alias" in invoke("search", str(on), "--register-setting=", "--quiet").output
+
+
+def test_the_parent_run_note_summarises_the_search_and_its_registration(tiny, client):
+    path = tiny(search={"max_evals": 3})
+    output = invoke("search", str(path), "--quiet").output
+    run_id = output.split("Parent run: ")[1].split()[0]
+    note = client.get_run(run_id).data.tags["mlflow.note.content"]
+    best = client.get_run(client.get_run(run_id).data.tags["hpo.best_run_id"])
+    assert "3 trials (3 ok, 0 failed)" in note and f"run `{best.info.run_id}`" in note
+    for name, value in best.data.params.items():
+        assert f"`{name}={value}`" in note
+    assert "**Validation**: val_accuracy" in note and "val_log_loss" in note
+    assert "**Test** (refit on train+validation): test_accuracy" in note
+    assert "`tiny` version 1 (alias champion and challenger" in note
+    assert "**Report**: artifact `report/index.html`" in note
+    unregistered = tiny(file="quiet.yaml", search={"max_evals": 2, "report": False})
+    output = invoke("search", str(unregistered), "--no-register", "--quiet").output
+    run_id = output.split("Parent run: ")[1].split()[0]
+    note = client.get_run(run_id).data.tags["mlflow.note.content"]
+    assert f"not yet (`hpo register --run {run_id}`)" in note and f"none yet (`hpo report {run_id}`)" in note

@@ -2,17 +2,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import invocations, model_server
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_breast_cancer
 
@@ -97,7 +95,7 @@ def test_margin_is_required_to_take_over(tiny, client):
 
 
 def test_register_later_and_manual_promote_and_rollback(tiny, client):
-    first = search(experiment(tiny, "good.yaml", **GOOD), "--register", "false")
+    first = search(experiment(tiny, "good.yaml", **GOOD), "--no-register")
     assert "Not registered" in first and client.search_registered_models() == []
     parent_id = first.split("hpo register --run ")[1].split()[0]
     runner = CliRunner()
@@ -117,7 +115,7 @@ def test_register_later_and_manual_promote_and_rollback(tiny, client):
 
 
 def test_a_crash_between_version_and_aliases_is_repaired(tiny, client, monkeypatch):
-    search(experiment(tiny, **GOOD), "--register", "false")
+    search(experiment(tiny, **GOOD), "--no-register")
     (parent,) = [r for r in client.search_runs(["1"]) if r.data.tags.get("hpo.role") == "search"]
 
     def crash(*args, **kwargs):
@@ -187,58 +185,10 @@ def test_two_searches_finishing_together_leave_the_better_one_champion(tiny, tra
     assert str(client.get_model_version_by_alias("cancer", "champion").version) == min(score, key=score.get)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_champion_is_served_by_mlflow_models_serve(tiny, tracking_uri):
     search(experiment(tiny, **GOOD))
-    port = free_port()
-    bin_dir = str(Path(sys.executable).parent)  # the server runs uvicorn from this environment
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": tracking_uri,
-        "PATH": bin_dir + os.pathsep + os.environ["PATH"],
-    }
-    mlflow_bin = str(Path(bin_dir) / "mlflow")
-    server = subprocess.Popen(
-        [
-            mlflow_bin,
-            "models",
-            "serve",
-            "-m",
-            "models:/cancer@champion",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read()
-                assert time.time() < deadline, "server did not come up"
-                time.sleep(0.5)
-        body = json.dumps({"dataframe_split": json.loads(FEATURES.head(3).to_json(orient="split"))})
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", body.encode(), {"Content-Type": "application/json"}
-        )
-        answer = json.loads(urllib.request.urlopen(request, timeout=30).read())
-        assert len(answer["predictions"]) == 3 and set(answer["predictions"]) <= {0, 1}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with model_server("models:/cancer@champion", tracking_uri) as port:
+        split = json.loads(FEATURES.head(3).to_json(orient="split"))
+        status, answer = invocations(port, {"dataframe_split": split})
+    assert status == 200 and len(answer["predictions"]) == 3 and set(answer["predictions"]) <= {0, 1}

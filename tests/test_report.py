@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -13,7 +14,7 @@ from hpo_plugin.cli import main
 from hpo_plugin.config import load_experiment
 from hpo_plugin.report import PLOTS, build_report, importance
 from hpo_plugin.search import run_search
-from hpo_plugin.tracking.schema import SearchTrials
+from hpo_plugin.tracking.schema import SearchTrials, load_trials
 
 
 @pytest.fixture
@@ -134,3 +135,22 @@ def test_progress_bar_reports_trials_and_best_loss(tiny, capfd):
     run_search(load_experiment(tiny(search=QUIET)), progress=True)
     shown = "".join(capfd.readouterr())  # hyperopt's tqdm bar
     assert "4/4" in shown and "best loss" in shown
+
+
+def test_log_uniform_params_get_log_axes_and_importance_is_sorted(finished_search, client):
+    from hpo_plugin.report import _parallel, _params, log_params
+
+    trials = load_trials(client, finished_search.parent_run_id)
+    assert log_params(trials) == {"learning_rate"}  # loguniform; max_depth is quniform
+    figure = _params(trials)
+    scales = {ax.get_title(): ax.get_xscale() for ax in figure.axes if ax.get_title()}
+    assert scales == {"learning_rate": "log", "max_depth": "linear"}
+    ticks = [t.get_text() for t in _parallel(trials).axes[0].get_xticklabels()]
+    assert ticks == ["learning_rate (log)", "max_depth"]
+    scores = importance(trials)
+    assert list(scores.values()) == sorted(scores.values(), reverse=True)
+    page = client.download_artifacts(finished_search.parent_run_id, "report/index.html")
+    text = Path(page).read_text()
+    section = text.split("<h2>Importance</h2>")[1].split("<h2>")[0]
+    first = max(scores, key=scores.get)
+    assert section.index(first) < min(section.index(n) for n in scores if n != first)

@@ -115,6 +115,11 @@ class EstimatorObjective:
         metrics = _summarise(per_fold, d.task)
         value = metrics[f"val_{self.metric}"]
         if not math.isfinite(value):
+            if METRICS[self.metric].needs_proba and not hasattr(model, "predict_proba"):
+                raise TrialFailed(
+                    f"{self.metric} needs class probabilities and {type(final_estimator(model)).__name__} "
+                    "gives none; pick objective.metric accuracy or f1 (or, for SVC, probability: true)"
+                )
             raise TrialFailed(f"val_{self.metric} is {value}")
         if len(d.folds) > 1:
             # The trial's model is the configuration trained on all the search data.

@@ -53,11 +53,19 @@ def open_search(
     parent, history = _parent(client, config, experiment_name, resume, warm.history if warm else None)
     started = time.perf_counter()
     _log_warm_start(client, parent, config, warm)
-    data = prepared.dataset
-    X, y = (data.X_search, data.y_search) if data else (None, None)
-    models = ModelLogger.for_data(client, parent.info.experiment_id, X, y)
+    models = _model_logger(client, prepared, parent.info.experiment_id)
     ctx = _start_trials(prepared, parent, models, history, progress)
     return OpenSearch(ctx, parent, models, warm, started)
+
+
+def _model_logger(client: MlflowClient, prepared: PreparedSearch, experiment_id: str) -> ModelLogger:
+    """Built-in objectives' models answer in the user's columns and labels; a function's model
+    is the user's own, logged as it is with the signature of the data it was given."""
+    data = prepared.dataset
+    if data is not None and prepared.config.objective.builtin:
+        return ModelLogger.serving(client, experiment_id, data)
+    X, y = (data.X_search, data.y_search) if data else (None, None)
+    return ModelLogger.for_data(client, experiment_id, X, y)
 
 
 def _labels(config: ExperimentConfig) -> list[str]:
@@ -110,6 +118,7 @@ def _start_trials(
         trial_tags(prepared.config, parent_id),
         models.signature,
         models.input_example,
+        models.served,
     )
     writer = TrialWriter(spec, history=history.records if history else ())
     # A resumed search's settings are logged already, unless it died before its writer did that.

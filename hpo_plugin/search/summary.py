@@ -7,6 +7,7 @@ from mlflow.tracking import MlflowClient
 from hpo_plugin.errors import SearchError, one_line
 from hpo_plugin.executors.context import TrialContext
 from hpo_plugin.tracking.logged_models import ModelLogger
+from hpo_plugin.tracking.note import write_note
 from hpo_plugin.tracking.parent import log_summary, write_final_model
 from hpo_plugin.tracking.records import TrialRecord
 from hpo_plugin.tracking.schema import FINAL_ROLE, ROLE_TAG
@@ -36,6 +37,7 @@ def finish(
     eligible = [r for r in records if (r.eligible if refits else r.scored)]
     if not eligible:
         log_summary(client, parent_id, records, None, {}, None)
+        write_note(client, parent_id)
         raise SearchError(_all_failed(records))
     best = min(eligible, key=lambda r: r.loss)
     if refits:
@@ -45,6 +47,7 @@ def finish(
     log_summary(client, parent_id, records, best, test_metrics, model_id)
     if prepared.config.search.report:
         _report(client, parent_id)
+    write_note(client, parent_id)
     return records, best, test_metrics, model_id
 
 

@@ -21,6 +21,7 @@ from hpo_plugin.version import __version__
 # MLflow's system tags (documented names; mlflow.utils.mlflow_tags holds the same strings).
 PARENT_RUN_TAG, RUN_NAME_TAG = "mlflow.parentRunId", "mlflow.runName"
 DATASET_CONTEXT_TAG = "mlflow.data.context"
+NOTE_TAG = "mlflow.note.content"  # a run's description, shown on its page in the UI
 
 # On the parent and on every trial.
 ROLE_TAG, SEARCH_TAG = "hpo.role", "hpo.search_id"

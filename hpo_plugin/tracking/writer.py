@@ -136,10 +136,11 @@ class WriterSpec:
     tags: dict[str, str]
     signature: Any
     input_example: Any
+    served: Any = None  # a ServedModel without its model: how the models answer through pyfunc
 
     def connect(self) -> ChildRuns:
         client = MlflowClient(self.tracking_uri)
-        models = ModelLogger(client, self.experiment_id, self.signature, self.input_example)
+        models = ModelLogger(client, self.experiment_id, self.signature, self.input_example, self.served)
         return ChildRuns(client, self.experiment_id, self.parent_run_id, self.tags, models)
 
 
