@@ -8,6 +8,8 @@ One run measures, in turn and on the same trials (same seed):
   minute, the ratio to sequential, and the per-trial overhead (wall time per trial slot minus
   the trial's own fit time). Each executor first runs a short warm-up search, whose start-up
   (the first search of a process: worker imports, Spark's JVM) is printed on its own line;
+- the same spark figures on a real Spark standalone master and worker (2 cores) that PySpark's
+  own classes start on 127.0.0.1 (``spark_cluster.py``), as a cluster user runs it;
 - search quality under parallelism: the mean best validation loss of the default experiment
   for parallelism 1 and 2 over ``--seeds`` seeds.
 
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 
 import mlflow
+from spark_cluster import standalone_cluster
 
 from hpo_plugin.config import load_experiment
 from hpo_plugin.search import run_search
@@ -37,12 +40,16 @@ ONE_SECOND = {
 }
 
 
-def throughput(executor: str, parallelism: int, trials: int, rounds: int) -> dict[str, float]:
+def throughput(
+    executor: str, parallelism: int, trials: int, rounds: int, master: str | None = None
+) -> dict[str, float]:
     """Trials per minute of one search: over the whole call, and in steady state (from the first
     finished trial to the last, i.e. without the one-time start-up of workers or Spark)."""
     overrides = {**ONE_SECOND, "search.max_evals": trials, "executor.name": executor}
     if executor != "sequential":
         overrides["executor.parallelism"] = parallelism
+    if master:
+        overrides["executor.spark_master"] = master
     config = load_experiment(ROOT / "experiments" / "xgboost_breast_cancer.yaml", overrides)
     config = config.model_copy(
         update={"model": config.model.model_copy(update={"params": {"n_estimators": rounds}})}
@@ -115,6 +122,11 @@ def main() -> None:
         if not args.no_spark:
             spark = throughput("spark", 2, args.spark_trials, args.rounds)
             print(_line("spark", 2, args.spark_trials, spark, base))
+            with standalone_cluster(cores=2) as master:  # a real master and worker on loopback
+                first = throughput("spark", 2, 4, args.rounds, master)
+                print(f"standalone first search of this process: startup_s {first['startup_s']:.1f}")
+                spark = throughput("spark", 2, args.spark_trials, args.rounds, master)
+                print(_line("standalone", 2, args.spark_trials, spark, base))
         for parallelism in (1, 2) if args.seeds > 1 else ():
             losses = quality(parallelism, args.seeds)
             print(

@@ -56,7 +56,7 @@ EXECUTORS: dict[str, Executor] = {
         ),
         Executor(
             "spark",
-            "hyperopt's SparkTrials: one Spark task per trial",
+            "one Spark job per trial, on a Spark master",
             "hpo_plugin.executors.spark",
             ("pyspark", "spark"),
         ),

@@ -1,5 +1,7 @@
 """The local executor: trials run in N worker processes on this machine.
 
+(:class:`PoolTrials` also drives the spark executor, whose slots run Spark jobs.)
+
 hyperopt's own asynchronous loop (``FMinIter``) proposes trials into :class:`PoolTrials`; one
 thread per worker slot takes each new trial as soon as it is queued, sends its params to its
 worker process and hands start and finish to the search's trial writer, which alone writes to

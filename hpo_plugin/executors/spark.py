@@ -1,30 +1,35 @@
-"""The spark executor: hyperopt's SparkTrials, one Spark task per trial.
+"""The spark executor: one Spark job of one task per trial, started as soon as hyperopt
+proposes it (the local executor's :class:`~hpo_plugin.executors.local.PoolTrials`, with Spark
+jobs in place of worker processes; hyperopt's SparkTrials waits a second between looks).
 
-Each task creates its trial's child run itself, by explicit parent id, through the tracking
-URI carried in the task (an executor never relies on its own environment, which only sees
-``MLFLOW_TRACKING_URI`` if it was set before the SparkSession started), and logs params,
-metrics and model synchronously before it returns. Across machines that URI must be a
+The objective (and its data) is broadcast once per search. Each task creates its trial's
+child run itself, by explicit parent id, through the tracking URI carried in the task (an
+executor never relies on its own environment, which only sees ``MLFLOW_TRACKING_URI`` if it
+was set before the SparkSession started), and logs params, metrics and model synchronously
+before it returns. Across machines that URI must be a
 tracking server (``mlflow server``), not a sqlite file.
 
-SparkTrials calls the objective with the point only. Each trial's number travels inside its
-Spark job instead: the driver-side objective hands out the next number each time SparkTrials
-serialises it for a job (once per trial), so every run is ``trial-NNN`` from its creation.
+Each slot's jobs run in a job group of its own, so an interrupted search cancels them.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
+from hyperopt import space_eval
 from mlflow.tracking import MlflowClient
 from threadpoolctl import threadpool_limits
 
 from hpo_plugin.errors import one_line
 from hpo_plugin.executors.context import TrialContext
-from hpo_plugin.executors.trial import Numbers, evaluate_trial, run_trial
+from hpo_plugin.executors.local import PoolTrials
+from hpo_plugin.executors.trial import evaluate_trial, hyperopt_result, run_trial
+from hpo_plugin.hyperopt_protocol import point_vals
 from hpo_plugin.objectives.base import Objective
 from hpo_plugin.space import decode
 from hpo_plugin.tracking.client import QUIET_MLFLOW, absolute_uri, end_run
@@ -58,35 +63,25 @@ def _evaluate(objective: Objective, tracking_uri: str, record: TrialRecord) -> A
 
 
 @dataclass(frozen=True)
-class ExecutorTrial:
-    """One trial as it runs on a Spark executor."""
+class SparkTrial:
+    """One trial as a Spark task: the objective comes from the search's broadcast, the run is
+    created and filled in the task, and the finished record goes back to the driver."""
 
-    objective: Objective
+    objective: Any  # a Broadcast of the search's Objective: shipped to each executor once
     spec: WriterSpec
     number: int
+    params: dict[str, Any]
 
-    def __call__(self, point) -> dict[str, Any]:
+    def __call__(self, partition) -> list[TrialRecord]:
+        for _ in partition:  # read to its end, PySpark reuses this Python worker for later tasks
+            pass
         os.environ.update(QUIET_MLFLOW)
-        record = TrialRecord(self.number, decode(point))
+        objective = self.objective.value
+        record = TrialRecord(self.number, self.params)
         key = (self.spec.tracking_uri, self.spec.parent_run_id)
         runs = _RUNS.get(key) or _RUNS.setdefault(key, self.spec.connect())
-        result = run_trial(
-            record, partial(_evaluate, self.objective, self.spec.tracking_uri), _Synchronous(runs)
-        )
-        return {**result, "record": record}
-
-
-class SparkObjective:
-    """What SparkTrials ships to executors; numbers each trial as its job is serialised."""
-
-    def __init__(self, objective: Objective, spec: WriterSpec, numbers: Numbers) -> None:
-        self.objective, self.spec, self.numbers = objective, spec, numbers
-
-    def __reduce__(self):
-        return ExecutorTrial, (self.objective, self.spec, self.numbers.take())
-
-    def __call__(self, point):
-        raise AssertionError("SparkTrials runs the objective on executors")
+        run_trial(record, partial(_evaluate, objective, self.spec.tracking_uri), _Synchronous(runs))
+        return [record]
 
 
 def session(master: str):
@@ -109,26 +104,61 @@ def session(master: str):
 
 
 def run(ctx: TrialContext) -> None:
-    from hyperopt import SparkTrials
-
+    """Each worker slot's thread takes a proposed trial the moment it is queued and runs it as
+    a one-task Spark job; hyperopt's loop polls every POLL_S (SparkTrials' dispatcher and
+    loop each wait a second between looks)."""
     executor = ctx.config.executor
     spark = session(executor.master)
-    spark.sparkContext.setLogLevel("ERROR")
-    trials = ctx.trials(SparkTrials(parallelism=executor.workers, spark_session=spark))
+    context = spark.sparkContext
+    context.setLogLevel("ERROR")
+    trials = ctx.trials(PoolTrials())
     spec = replace(ctx.spec, tracking_uri=absolute_uri(ctx.spec.tracking_uri))
+    shipped = context.broadcast(ctx.prepared.objective)
+    groups = [f"hpo-{spec.parent_run_id}-{slot}" for slot in range(executor.workers)]
+    threads = [
+        threading.Thread(target=_serve, args=(trials, context, shipped, spec, ctx, group), daemon=True)
+        for group in groups
+    ]
+    for thread in threads:
+        thread.start()
     interrupted = True
     try:
-        # fmin's loop queues at most max_queue_len new trials per poll (1 s): one per Spark
-        # slot, so a trial is ready whenever SparkTrials' dispatcher looks.
-        ctx.minimize(SparkObjective(ctx.prepared.objective, spec, ctx.numbers), trials, executor.workers)
+        ctx.minimize(_never_called, trials, max_queue_len=1)
         interrupted = False
     finally:
-        # A task that returned left its record in its result (SparkTrials marks the trial
-        # DONE); a task that died or was cancelled left none, and its run is ended below.
-        trials.refresh()
-        done = [doc["result"]["record"] for doc in trials.trials if "record" in doc["result"]]
-        ctx.records.extend(sorted(done, key=lambda r: r.number))
-        ctx.records.extend(_end_lost(ctx, {r.number for r in done}, KILLED if interrupted else FAILED))
+        trials.close(interrupted)
+        if interrupted:
+            for group in groups:
+                context.cancelJobGroup(group)
+        for thread in threads:
+            thread.join()
+        shipped.unpersist()
+        # A task that returned left its record; one that died or was cancelled left none, and
+        # its run is ended below.
+        reported = {r.number for r in ctx.records}
+        ctx.records.extend(_end_lost(ctx, reported, KILLED if interrupted else FAILED))
+        ctx.records.sort(key=lambda r: r.number)
+
+
+def _serve(trials: PoolTrials, context, shipped, spec: WriterSpec, ctx: TrialContext, group: str) -> None:
+    context.setJobGroup(group, "hpo_plugin trials", interruptOnCancel=True)
+    space = ctx.prepared.hyperopt_space
+    while (doc := trials.take()) is not None:
+        record = TrialRecord(ctx.numbers.take(), decode(space_eval(space, point_vals(doc["misc"]))))
+        task = SparkTrial(shipped, spec, record.number, record.params)
+        try:
+            (record,) = context.parallelize([0], 1).mapPartitions(task).collect()
+        except Exception as exc:  # the task died (executor lost) or was cancelled
+            if trials.cancelled:
+                return
+            record.fail(f"the Spark task running this trial failed: {one_line(exc)}")
+        else:
+            ctx.records.append(record)
+        trials.finish(doc, hyperopt_result(record))
+
+
+def _never_called(point):
+    raise AssertionError("spark executor trials run in Spark tasks")
 
 
 def _end_lost(ctx: TrialContext, reported: set[int], status: str) -> list[TrialRecord]:

@@ -1,12 +1,12 @@
 """PySpark's Python daemon, with what a trial needs imported before it forks any worker.
 
-SparkTrials' task never reads its input partition, and PySpark does not reuse a Python worker
-whose input was left unread: every trial runs in a fresh worker forked from this daemon. The
-stock daemon has imported only PySpark, so each trial would spend seconds importing XGBoost,
-scikit-learn and MLflow's stores, and MLflow would scan the installed packages again; forked
-from here, a trial starts with all of that done. Nothing here starts a thread pool (the
-warm-up fits a 4-row model) or keeps a connection open, so the forks are safe. Spark runs it
-as ``python -m hpo_plugin.executors.sparkdaemon`` (``spark.python.daemon.module``).
+PySpark forks each Python worker from this daemon (a worker then serves later tasks, since
+our tasks read their input to the end). The stock daemon has imported only PySpark, so each
+new worker would spend seconds importing XGBoost, scikit-learn and MLflow's stores, and MLflow
+would scan the installed packages again; forked from here, it starts with all of that done.
+Nothing here starts a thread pool (the warm-up fits a 4-row model) or keeps a connection open,
+so the forks are safe. Spark runs it as ``python -m hpo_plugin.executors.sparkdaemon``
+(``spark.python.daemon.module``).
 """
 
 from __future__ import annotations

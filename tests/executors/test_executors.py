@@ -1,4 +1,4 @@
-"""Parallel trials: the local executor (worker processes, sqlite) and Spark (SparkTrials with a
+"""Parallel trials: the local executor (worker processes, sqlite) and Spark (a Spark job per trial with a
 real `mlflow server` backed by PostgreSQL). Every trial is a child run of the same parent with
 the same params, metrics and model as a sequential search, and true statuses."""
 
@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import QUIET, UNREGISTERED, children_of, free_port, start_server, stop_server
+from conftest import QUIET, REPO, UNREGISTERED, children_of, free_port, start_server, stop_server
 from hyperopt import JOB_STATE_NEW, JOB_STATE_RUNNING
 from mlflow.tracking import MlflowClient
 
@@ -303,7 +303,7 @@ def test_spark_trials_log_through_a_tracking_server_into_postgres(tiny, postgres
 
 @pytest.mark.slow
 def test_spark_tasks_start_with_the_trial_modules_imported():
-    """SparkTrials' tasks never reuse a Python worker; ours fork from a daemon that preloaded them."""
+    """A Spark Python worker forks from a daemon that preloaded what trials use."""
     pytest.importorskip("pyspark")
     from hpo_plugin.executors.spark import session
 
@@ -333,3 +333,24 @@ def test_cli_flags_choose_the_executor(tiny, client):
     assert parent.data.params["search.executor"] == "local"
     assert parent.data.params["search.parallelism"] == "2"
     assert len(children_of(client, parent)) == 4
+
+
+@pytest.mark.slow
+def test_spark_trials_run_on_a_real_standalone_master_and_worker(tiny, client):
+    """Not only local[N]: a Spark standalone master and worker (PySpark's own classes) on
+    loopback, each trial a task on the worker's executor."""
+    pytest.importorskip("pyspark")
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from pyspark.sql import SparkSession
+    from spark_cluster import standalone_cluster
+
+    with standalone_cluster(cores=2) as master:
+        path = experiment(tiny, {"name": "spark", "spark_master": master, "parallelism": 2}, max_evals=4)
+        result = run_search(load_experiment(path))
+        context = SparkSession.getActiveSession().sparkContext
+        assert context.master == master
+        executors = context._jsc.sc().getExecutorMemoryStatus().size()  # the driver and the worker's
+        SparkSession.getActiveSession().stop()
+    children = assert_complete_search(client, result, 4)
+    assert all(c.info.status == "FINISHED" for c in children)
+    assert executors == 2
