@@ -199,10 +199,15 @@ class _UnlessCancelled:
             model.discard()
 
 
+def point_params(doc: dict[str, Any], space) -> dict[str, Any]:
+    """A proposed trial's params: its point in ``space`` (hyperopt's), choices decoded."""
+    return decode(space_eval(space, point_vals(doc["misc"])))
+
+
 def _serve(trials: PoolTrials, slot: Slot, ctx: TrialContext) -> None:
     sink, space = _UnlessCancelled(ctx.writer, trials), ctx.prepared.hyperopt_space
     while (doc := trials.take()) is not None:
-        record = TrialRecord(ctx.numbers.take(), decode(space_eval(space, point_vals(doc["misc"]))))
+        record = TrialRecord(ctx.numbers.take(), point_params(doc, space))
         result = run_trial(record, slot.evaluate, sink)
         if trials.cancelled:
             return

@@ -21,17 +21,14 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from hyperopt import space_eval
 from mlflow.tracking import MlflowClient
 from threadpoolctl import threadpool_limits
 
 from hpo_plugin.errors import one_line
 from hpo_plugin.executors.context import TrialContext
-from hpo_plugin.executors.local import PoolTrials
+from hpo_plugin.executors.local import PoolTrials, point_params
 from hpo_plugin.executors.trial import evaluate_trial, hyperopt_result, run_trial
-from hpo_plugin.hyperopt_protocol import point_vals
 from hpo_plugin.objectives.base import Objective
-from hpo_plugin.space import decode
 from hpo_plugin.tracking.client import QUIET_MLFLOW, absolute_uri, end_run
 from hpo_plugin.tracking.records import FAILED, KILLED, RUNNING, TrialRecord
 from hpo_plugin.tracking.schema import ERROR_TAG, PARENT_RUN_TAG, TRIAL_NUMBER_TAG
@@ -144,7 +141,7 @@ def _serve(trials: PoolTrials, context, shipped, spec: WriterSpec, ctx: TrialCon
     context.setJobGroup(group, "hpo_plugin trials", interruptOnCancel=True)
     space = ctx.prepared.hyperopt_space
     while (doc := trials.take()) is not None:
-        record = TrialRecord(ctx.numbers.take(), decode(space_eval(space, point_vals(doc["misc"]))))
+        record = TrialRecord(ctx.numbers.take(), point_params(doc, space))
         task = SparkTrial(shipped, spec, record.number, record.params)
         try:
             (record,) = context.parallelize([0], 1).mapPartitions(task).collect()
