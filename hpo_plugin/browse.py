@@ -15,6 +15,7 @@ from hpo_plugin.tracking.schema import (
     SEARCH_ROLE,
     SEARCH_TAG,
     load_trials,
+    paged,
     search_parent,
 )
 
@@ -60,29 +61,16 @@ def list_searches(client: MlflowClient, experiment: str | None = None) -> pd.Dat
 
 
 def _all_experiments(client: MlflowClient) -> list:
-    found, token = [], None
-    while True:
-        page = client.search_experiments(max_results=1000, page_token=token)
-        found.extend(page)
-        if not (token := page.token):
-            return found
+    return list(paged(client.search_experiments, max_results=1000))
 
 
 def _search_runs(client: MlflowClient, experiment_ids: list[str]) -> list:
-    """The search parent runs of the experiments, newest first, in pages of MLflow's limit."""
-    runs, token = [], None
-    while experiment_ids:
-        page = client.search_runs(
-            experiment_ids,
-            f"tags.`{ROLE_TAG}` = '{SEARCH_ROLE}'",
-            order_by=["attributes.start_time DESC"],
-            max_results=5000,
-            page_token=token,
-        )
-        runs.extend(page)
-        if not (token := page.token):
-            break
-    return runs
+    """The search parent runs of the experiments, newest first."""
+    if not experiment_ids:
+        return []
+    query = f"tags.`{ROLE_TAG}` = '{SEARCH_ROLE}'"
+    order = ["attributes.start_time DESC"]
+    return list(paged(client.search_runs, experiment_ids, query, order_by=order, max_results=5000))
 
 
 def top_trials(client: MlflowClient, run_id: str, k: int) -> pd.DataFrame:

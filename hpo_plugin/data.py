@@ -17,7 +17,7 @@ from sklearn import datasets as skd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from hpo_plugin.errors import DataError
-from hpo_plugin.features import model_frame, numeric_columns
+from hpo_plugin.features import holds_booleans, model_frame, numeric_columns
 from hpo_plugin.metrics import BINARY, CLASSIFICATION, MULTICLASS, REGRESSION
 
 DATASETS: dict[str, Callable[..., object]] = {
@@ -129,8 +129,7 @@ def infer_task(y: pd.Series) -> str:
 def labels_of(y: pd.Series) -> np.ndarray:
     """A classification target's values as labels of their own kind: booleans (also when read as
     objects), integers (also pandas' nullable ones), other numbers, or else strings."""
-    values = y.dropna()
-    if pd.api.types.is_bool_dtype(y) or (len(values) and all(isinstance(v, bool | np.bool_) for v in values)):
+    if pd.api.types.is_bool_dtype(y) or holds_booleans(y):
         return y.astype(bool).to_numpy()
     if pd.api.types.is_numeric_dtype(y):
         numbers = y.to_numpy(dtype=float)

@@ -37,8 +37,14 @@ def model_frame(frame: pd.DataFrame, columns: Sequence, numeric: Sequence) -> pd
     return pd.DataFrame(out, index=frame.index, columns=list(columns))
 
 
-def _is_numeric(column: pd.Series) -> bool:
-    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-        return True
+def holds_booleans(column: pd.Series) -> bool:
+    """Objects that are all booleans, missing values aside: how pandas reads a boolean column
+    with gaps."""
     values = column.dropna()
-    return len(values) > 0 and column.dtype == object and all(isinstance(v, bool | np.bool_) for v in values)
+    return column.dtype == object and len(values) > 0 and all(isinstance(v, bool | np.bool_) for v in values)
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    return (
+        pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column) or holds_booleans(column)
+    )

@@ -31,7 +31,7 @@ from hpo_plugin.executors.trial import evaluate_trial, hyperopt_result, run_tria
 from hpo_plugin.objectives.base import Objective
 from hpo_plugin.tracking.client import QUIET_MLFLOW, absolute_uri, end_run
 from hpo_plugin.tracking.records import FAILED, KILLED, RUNNING, TrialRecord
-from hpo_plugin.tracking.schema import ERROR_TAG, PARENT_RUN_TAG, TRIAL_NUMBER_TAG
+from hpo_plugin.tracking.schema import ERROR_TAG, PARENT_RUN_TAG, TRIAL_NUMBER_TAG, paged
 from hpo_plugin.tracking.writer import ChildRuns, WriterSpec
 
 _RUNS: dict[tuple[str, str], ChildRuns] = {}  # per Python worker: one MLflow writer per search
@@ -163,7 +163,7 @@ def _end_lost(ctx: TrialContext, reported: set[int], status: str) -> list[TrialR
     client = MlflowClient(ctx.spec.tracking_uri)
     query = f"tags.`{PARENT_RUN_TAG}` = '{ctx.spec.parent_run_id}' and attributes.status = '{RUNNING}'"
     lost = []
-    for run in client.search_runs([ctx.spec.experiment_id], query, max_results=5000):
+    for run in paged(client.search_runs, [ctx.spec.experiment_id], query, max_results=5000):
         number = int(run.data.tags.get(TRIAL_NUMBER_TAG, 0))
         if number in reported:
             continue

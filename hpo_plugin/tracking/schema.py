@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
@@ -84,27 +85,32 @@ class SearchTrials:
     params: tuple[str, ...]
 
 
+def paged(search, *args, **kwargs) -> Iterator:
+    """Every result of an MLflow ``search_*`` call, page after page (``page_token``)."""
+    token = None
+    while True:
+        page = search(*args, page_token=token, **kwargs)
+        yield from page
+        if not (token := page.token):
+            return
+
+
 def load_trials(client, parent_run_id: str) -> SearchTrials:
     """All children of a search in one paged query (never one request per trial)."""
     parent = client.get_run(parent_run_id)
-    rows, token = [], None
+    rows = []
     query = f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'"
-    while True:
-        page = client.search_runs([parent.info.experiment_id], query, max_results=5000, page_token=token)
-        for run in page:
-            row = {
-                "number": int(run.data.tags.get(TRIAL_NUMBER_TAG, 0)),
-                "status": run.info.status,
-                "loss": run.data.metrics.get(LOSS_METRIC, math.nan),
-                "duration_s": ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000,
-                "run_id": run.info.run_id,
-            }
-            row.update({f"param_{k}": _number(v) for k, v in run.data.params.items()})
-            row.update({f"metric_{k}": v for k, v in run.data.metrics.items()})
-            rows.append(row)
-        token = page.token
-        if not token:
-            break
+    for run in paged(client.search_runs, [parent.info.experiment_id], query, max_results=5000):
+        row = {
+            "number": int(run.data.tags.get(TRIAL_NUMBER_TAG, 0)),
+            "status": run.info.status,
+            "loss": run.data.metrics.get(LOSS_METRIC, math.nan),
+            "duration_s": ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000,
+            "run_id": run.info.run_id,
+        }
+        row.update({f"param_{k}": _number(v) for k, v in run.data.params.items()})
+        row.update({f"metric_{k}": v for k, v in run.data.metrics.items()})
+        rows.append(row)
     frame = pd.DataFrame(rows).sort_values("number").reset_index(drop=True) if rows else pd.DataFrame()
     params = tuple(sorted(c.removeprefix("param_") for c in frame.columns if c.startswith("param_")))
     return SearchTrials(parent, frame, params)
