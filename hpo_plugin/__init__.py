@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from hpo_plugin.version import __version__
 
-__all__ = ["HpoError", "__version__", "load_experiment", "run_search"]
+__all__ = ["HpoError", "TrialPruned", "__version__", "load_experiment", "run_search"]
 
 _LAZY = {
     "load_experiment": "hpo_plugin.config",
     "run_search": "hpo_plugin.search.run",
     "HpoError": "hpo_plugin.errors",
+    "TrialPruned": "hpo_plugin.pruners",
 }
 
 

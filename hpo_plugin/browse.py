@@ -14,6 +14,7 @@ from hpo_plugin.tracking.schema import (
     ROLE_TAG,
     SEARCH_ROLE,
     SEARCH_TAG,
+    completed,
     load_trials,
     paged,
     search_parent,
@@ -80,7 +81,7 @@ def top_trials(client: MlflowClient, run_id: str, k: int) -> pd.DataFrame:
     if frame.empty:
         return frame
     columns = ["number", "status", "loss", "run_id"] + [c for c in frame.columns if c.startswith("param_")]
-    best = frame[frame["status"] == "FINISHED"].nsmallest(k, "loss")[columns]
+    best = completed(frame).nsmallest(k, "loss")[columns]
     return best.rename(columns=lambda c: c.removeprefix("param_"))
 
 

@@ -264,7 +264,8 @@ def print_search_result(config, result) -> None:
     uri = mlflow.get_tracking_uri()
     click.echo(
         f"Search finished in {result.elapsed_s:.1f} s: {len(result.records)} trials "
-        f"({result.n_ok} ok, {result.n_failed} failed)."
+        f"({result.n_ok} ok, {f'{result.n_pruned} pruned, ' if result.n_pruned else ''}"
+        f"{result.n_failed} failed)."
     )
     if not config.objective.builtin:  # a function or entry point: its loss, and its own model
         click.echo(f"Best: {best.name} (run {best.run_id}) loss={best.loss:.6g}")

@@ -31,6 +31,7 @@ from hpo_plugin.errors import ConfigError, SpaceError
 from hpo_plugin.executors import EXECUTORS
 from hpo_plugin.metrics import METRICS
 from hpo_plugin.objectives.families import MODEL_FAMILIES, estimator_family
+from hpo_plugin.pruners.settings import PruningConfig
 from hpo_plugin.space import CHOICE, Option, Param, parse_space, relabel
 
 
@@ -222,6 +223,7 @@ class SearchConfig(_Frozen):
     threads_per_trial: int | None = Field(None, ge=1)
     report: bool = True
     warm_start: tuple[str, ...] = ()  # parent run ids of earlier searches
+    pruning: PruningConfig | None = None  # stop unpromising trials early (hpo_plugin.pruners)
 
     @field_validator("algo")
     @classmethod

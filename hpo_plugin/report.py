@@ -20,7 +20,13 @@ from mlflow.tracking import MlflowClient
 
 from hpo_plugin.space import log_scaled
 from hpo_plugin.tracking.client import log_batch
-from hpo_plugin.tracking.schema import BEST_PARAM_PREFIX, SPACE_PARAM_PREFIX, SearchTrials, load_trials
+from hpo_plugin.tracking.schema import (
+    BEST_PARAM_PREFIX,
+    SPACE_PARAM_PREFIX,
+    SearchTrials,
+    completed,
+    load_trials,
+)
 
 REPORT_DIR = "report"
 PLOTS = ("history", "parallel_coordinates", "params", "importance")
@@ -32,7 +38,7 @@ def importance(trials: SearchTrials, seed: int = 0) -> dict[str, float]:
     from sklearn.ensemble import RandomForestRegressor
     from sklearn.inspection import permutation_importance
 
-    ok = trials.frame[(trials.frame["status"] == "FINISHED") & np.isfinite(trials.frame["loss"])]
+    ok = completed(trials.frame)
     if len(ok) < MIN_TRIALS_FOR_IMPORTANCE or not trials.params:
         return {}
     X = _encode(ok, trials.params)
@@ -98,10 +104,13 @@ def _history(trials: SearchTrials):
 
     frame = trials.frame
     figure, ax = plt.subplots(figsize=(8, 4))
-    ok = frame[np.isfinite(frame["loss"]) & (frame["status"] == "FINISHED")]
+    ok = completed(frame)
     ax.scatter(ok["number"], ok["loss"], s=14, label="trial loss")
     best = ok["loss"].cummin()
     ax.step(ok["number"], best, where="post", color="tab:orange", label="best so far")
+    pruned = frame[frame["pruned_step"].notna() & np.isfinite(frame["loss"])]
+    if len(pruned):
+        ax.scatter(pruned["number"], pruned["loss"], s=14, marker="v", color="tab:gray", label="pruned")
     failed = frame[frame["status"] != "FINISHED"]
     if len(failed):
         top = ok["loss"].max() if len(ok) else 1.0
@@ -116,7 +125,7 @@ def _history(trials: SearchTrials):
 def _parallel(trials: SearchTrials):
     import matplotlib.pyplot as plt
 
-    ok = trials.frame[np.isfinite(trials.frame["loss"])]
+    ok = completed(trials.frame)
     figure, ax = plt.subplots(figsize=(max(6, 1.4 * len(trials.params) + 2), 4))
     if len(ok) and trials.params:
         X = _encode(ok, trials.params)
@@ -145,7 +154,7 @@ def _params(trials: SearchTrials):
     cols = min(3, len(names))
     rows = math.ceil(len(names) / cols)
     figure, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
-    ok = trials.frame[np.isfinite(trials.frame["loss"])] if len(trials.frame) else trials.frame
+    ok = completed(trials.frame)
     logs = log_params(trials)
     for ax, name in zip(axes.flat, names, strict=False):
         if f"param_{name}" in ok:

@@ -10,6 +10,7 @@ from hyperopt import Trials
 
 from hpo_plugin.executors.loop import early_stop_fn, minimize
 from hpo_plugin.executors.trial import Numbers
+from hpo_plugin.pruners import Board
 from hpo_plugin.tracking.records import TrialRecord
 
 
@@ -24,6 +25,12 @@ class TrialContext:
     progress: bool = False
     numbers: Numbers = field(default_factory=Numbers)
     records: list[TrialRecord] = field(default_factory=list)  # trials logged outside the writer
+    board: Board = field(init=False)  # the trials' step values and the pruner that reads them
+
+    def __post_init__(self) -> None:
+        self.board = new_board(self.config.search)
+        if self.history is not None:  # a resumed search's pruner knows the finished trials
+            self.board.add_history(self.history.records)
 
     @property
     def config(self):
@@ -52,3 +59,8 @@ class TrialContext:
             early_stop_fn(self.config.search),
             max_queue_len,
         )
+
+
+def new_board(search) -> Board:
+    """A board with the pruner of ``search.pruning`` (none: the steps are only recorded)."""
+    return Board(search.pruning.pruner() if search.pruning else None)

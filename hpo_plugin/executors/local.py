@@ -19,7 +19,8 @@ import signal
 import threading
 from collections import deque
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
 from hyperopt import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING, Domain, FMinIter, Trials, space_eval
 from threadpoolctl import threadpool_limits
@@ -30,13 +31,14 @@ from hpo_plugin.executors.trial import evaluate_trial, run_trial
 from hpo_plugin.hyperopt_protocol import point_vals
 from hpo_plugin.objectives.base import Objective
 from hpo_plugin.processes import EOF_FRAME, child_io, receive, send, spawn
+from hpo_plugin.pruners import Board, Reporter
 from hpo_plugin.space import decode
 from hpo_plugin.tracking.modelfiles import ModelFiles
 from hpo_plugin.tracking.records import TrialRecord
 
 POLL_S = 0.02  # hyperopt's pause between loop iterations (its default is 1 s)
 # What a worker sends back of a trial's record (with its model files).
-REPLY_FIELDS = ("status", "loss", "metrics", "error", "end_ms", "log", "model_id")
+REPLY_FIELDS = ("status", "loss", "metrics", "error", "end_ms", "log", "model_id", "steps", "pruned_step")
 WAIT_S = 0.25  # the longest the loop waits for an event: how late it sees a timeout
 
 
@@ -130,12 +132,20 @@ class PoolTrials(Trials):
             self._changed.notify_all()
 
 
+class StepReport(NamedTuple):
+    """A worker's question in the middle of a trial: its loss at ``step``; stop it? (a bool back)"""
+
+    step: int
+    loss: float
+
+
 class Slot:
     """One worker process, restarted if it dies, kept for the next search if it lives."""
 
-    def __init__(self, objective: Objective, tracking_uri: str) -> None:
+    def __init__(self, objective: Objective, tracking_uri: str, board: Board) -> None:
         self.setup = objective
         self.tracking_uri = tracking_uri  # where a trial's own MLflow calls go (uses_mlflow)
+        self.board = board  # the search's step values: the pruner decides here, for every worker
         self._start(_take_spare())
 
     def _start(self, process) -> None:
@@ -148,8 +158,9 @@ class Slot:
         if self.process is None or self.process.poll() is not None:
             self._start(spawn(WORKER))
         try:
-            send(self.process.stdin, (record.params, record.run_id, self.tracking_uri))
-            reply = receive(self.process.stdout)
+            send(self.process.stdin, (record.params, record.run_id, self.tracking_uri, self.board.prunes))
+            while isinstance(reply := receive(self.process.stdout), StepReport):
+                send(self.process.stdin, self.board.report(record.number, reply.step, reply.loss))
         except OSError:
             reply = EOF_FRAME
         if reply is EOF_FRAME:
@@ -208,7 +219,7 @@ def _serve(trials: PoolTrials, slot: Slot, ctx: TrialContext) -> None:
     sink, space = _UnlessCancelled(ctx.writer, trials), ctx.prepared.hyperopt_space
     while (doc := trials.take()) is not None:
         record = TrialRecord(ctx.numbers.take(), point_params(doc, space))
-        result = run_trial(record, slot.evaluate, sink)
+        result = run_trial(record, slot.evaluate, sink, ctx.board)
         if trials.cancelled:
             return
         trials.finish(doc, result)
@@ -221,7 +232,8 @@ def _never_called(point):
 def run(ctx: TrialContext) -> None:
     trials = ctx.trials(PoolTrials())
     ctx.writer.open_runs_first = ctx.prepared.objective.uses_mlflow  # its code logs into its run
-    slots = [Slot(ctx.prepared.objective, ctx.spec.tracking_uri) for _ in range(ctx.config.executor.workers)]
+    objective, uri = ctx.prepared.objective, ctx.spec.tracking_uri
+    slots = [Slot(objective, uri, ctx.board) for _ in range(ctx.config.executor.workers)]
     threads = [threading.Thread(target=_serve, args=(trials, slot, ctx), daemon=True) for slot in slots]
     for thread in threads:
         thread.start()
@@ -287,9 +299,10 @@ def _trials(objective: Objective, receive_frame, send_frame) -> None:
     while (message := receive_frame()) is not END_OF_SEARCH:
         if message is EOF_FRAME:  # the search process is gone
             os._exit(0)
-        params, run_id, tracking_uri = message  # run_id: opened first for an objective using MLflow
+        params, run_id, tracking_uri, prunes = message  # run_id: opened first if it uses MLflow
         record = TrialRecord(0, params, run_id=run_id)
-        model = evaluate_trial(objective, record, tracking_uri)
+        ask = partial(_ask, receive_frame, send_frame) if prunes else None
+        model = evaluate_trial(objective, record, tracking_uri, Reporter(ask))
         if model is not None:  # written here, in parallel; the writer completes and uploads it
             try:
                 model = ModelFiles.write(model)
@@ -300,3 +313,14 @@ def _trials(objective: Objective, receive_frame, send_frame) -> None:
             send_frame((tuple(getattr(record, name) for name in REPLY_FIELDS), model))
         except OSError:  # the search process is gone
             os._exit(0)
+
+
+def _ask(receive_frame, send_frame, step: int, loss: float) -> bool:
+    """In a worker: send a trial's report to the search process; its pruner's answer."""
+    try:
+        send_frame(StepReport(step, loss))
+    except OSError:
+        os._exit(0)
+    if (answer := receive_frame()) is EOF_FRAME:  # the search process is gone
+        os._exit(0)
+    return answer

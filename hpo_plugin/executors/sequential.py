@@ -6,8 +6,6 @@ next trial instead of delaying it.
 
 from __future__ import annotations
 
-from functools import partial
-
 from hpo_plugin.executors.context import TrialContext
 from hpo_plugin.executors.trial import evaluate_trial, run_trial
 from hpo_plugin.space import decode
@@ -17,9 +15,12 @@ from hpo_plugin.tracking.records import TrialRecord
 def run(ctx: TrialContext) -> None:
     objective = ctx.prepared.objective
     ctx.writer.open_runs_first = objective.uses_mlflow  # its code logs into its trial's run
-    evaluate = partial(evaluate_trial, objective, tracking_uri=ctx.spec.tracking_uri)
+    board = ctx.board
+
+    def evaluate(record: TrialRecord):
+        return evaluate_trial(objective, record, ctx.spec.tracking_uri, board.reporter(record.number))
 
     def on_trial(point):
-        return run_trial(TrialRecord(ctx.numbers.take(), decode(point)), evaluate, ctx.writer)
+        return run_trial(TrialRecord(ctx.numbers.take(), decode(point)), evaluate, ctx.writer, board)
 
     ctx.minimize(on_trial, ctx.trials())

@@ -29,6 +29,7 @@ from hpo_plugin.executors.context import TrialContext
 from hpo_plugin.executors.local import PoolTrials, point_params
 from hpo_plugin.executors.trial import evaluate_trial, hyperopt_result, run_trial
 from hpo_plugin.objectives.base import Objective
+from hpo_plugin.pruners import Board
 from hpo_plugin.tracking.client import QUIET_MLFLOW, absolute_uri, end_run
 from hpo_plugin.tracking.records import FAILED, KILLED, RUNNING, TrialRecord
 from hpo_plugin.tracking.schema import ERROR_TAG, PARENT_RUN_TAG, TRIAL_NUMBER_TAG, paged
@@ -54,20 +55,25 @@ class _Synchronous:
             setattr(record, key, value)
 
 
-def _evaluate(objective: Objective, tracking_uri: str, record: TrialRecord) -> Any:
+def _evaluate(objective: Objective, tracking_uri: str, board: Board, record: TrialRecord) -> Any:
     with threadpool_limits(limits=objective.n_threads):
-        return evaluate_trial(objective, record, tracking_uri)
+        return evaluate_trial(objective, record, tracking_uri, board.reporter(record.number))
 
 
 @dataclass(frozen=True)
 class SparkTrial:
     """One trial as a Spark task: the objective comes from the search's broadcast, the run is
-    created and filled in the task, and the finished record goes back to the driver."""
+    created and filled in the task, and the finished record goes back to the driver.
+
+    A task cannot ask the driver mid-trial (that would take a server of our own), so its pruner
+    reads a copy of the search's board made when the task started: the trials finished by then.
+    """
 
     objective: Any  # a Broadcast of the search's Objective: shipped to each executor once
     spec: WriterSpec
     number: int
     params: dict[str, Any]
+    board: Board  # the search's step values when this trial started
 
     def __call__(self, partition) -> list[TrialRecord]:
         for _ in partition:  # read to its end, PySpark reuses this Python worker for later tasks
@@ -77,7 +83,8 @@ class SparkTrial:
         record = TrialRecord(self.number, self.params)
         key = (self.spec.tracking_uri, self.spec.parent_run_id)
         runs = _RUNS.get(key) or _RUNS.setdefault(key, self.spec.connect())
-        run_trial(record, partial(_evaluate, objective, self.spec.tracking_uri), _Synchronous(runs))
+        evaluate = partial(_evaluate, objective, self.spec.tracking_uri, self.board)
+        run_trial(record, evaluate, _Synchronous(runs), self.board)
         return [record]
 
 
@@ -142,7 +149,7 @@ def _serve(trials: PoolTrials, context, shipped, spec: WriterSpec, ctx: TrialCon
     space = ctx.prepared.hyperopt_space
     while (doc := trials.take()) is not None:
         record = TrialRecord(ctx.numbers.take(), point_params(doc, space))
-        task = SparkTrial(shipped, spec, record.number, record.params)
+        task = SparkTrial(shipped, spec, record.number, record.params, ctx.board.snapshot())
         try:
             (record,) = context.parallelize([0], 1).mapPartitions(task).collect()
         except Exception as exc:  # the task died (executor lost) or was cancelled
@@ -150,6 +157,7 @@ def _serve(trials: PoolTrials, context, shipped, spec: WriterSpec, ctx: TrialCon
                 return
             record.fail(f"the Spark task running this trial failed: {one_line(exc)}")
         else:
+            ctx.board.finish(record)
             ctx.records.append(record)
         trials.finish(doc, hyperopt_result(record))
 

@@ -15,7 +15,8 @@ from hyperopt import STATUS_FAIL, STATUS_OK
 
 from hpo_plugin.errors import one_line
 from hpo_plugin.objectives.base import Objective
-from hpo_plugin.tracking.records import FINISHED, RUNNING, TrialRecord
+from hpo_plugin.pruners import Board, Reporter, TrialPruned
+from hpo_plugin.tracking.records import FINISHED, RUNNING, TrialLog, TrialRecord
 
 
 class Numbers:
@@ -53,34 +54,73 @@ class NoSink:
         pass
 
 
-def evaluate_trial(objective: Objective, record: TrialRecord, tracking_uri: str | None = None) -> Any:
-    """Run one trial into ``record``; return the fitted model, or None if it failed.
+def evaluate_trial(
+    objective: Objective,
+    record: TrialRecord,
+    tracking_uri: str | None = None,
+    reporter: Reporter | None = None,
+) -> Any:
+    """Run one trial into ``record``; return the fitted model, or None if it failed or was pruned.
 
     Any exception fails that trial, never the search. An objective that uses MLflow itself runs
-    with the trial's run (``record.run_id``, in ``tracking_uri``) as MLflow's active run.
+    with the trial's run (``record.run_id``, in ``tracking_uri``) as MLflow's active run. What
+    it reports goes to ``reporter`` (which asks the search's pruner, if there is one); its steps
+    end up in ``record.steps`` and, as metric history, in ``record.log``.
     """
     run = (tracking_uri, record.run_id) if objective.uses_mlflow and tracking_uri and record.run_id else None
+    reporter = reporter if reporter is not None else Reporter()
     try:
-        outcome = objective.evaluate(record.params, run) if run else objective.evaluate(record.params)
+        outcome = objective.evaluate(record.params, run, reporter)
+    except TrialPruned:
+        _keep_steps(record, reporter, None)
+        if reporter.last_step is None:
+            record.fail("the trial raised TrialPruned before it reported any value (trial.report)")
+        else:
+            record.prune(reporter.last_step)
+        return None
     except Exception as exc:
         record.fail(one_line(exc))
+        _keep_steps(record, reporter, None)
         return None
     record.succeed(outcome.loss, outcome.metrics)
-    record.log, record.model_id = outcome.log, outcome.model_id or record.model_id
+    record.model_id = outcome.model_id or record.model_id
+    _keep_steps(record, reporter, outcome.log)
     return outcome.model
 
 
+def _keep_steps(record: TrialRecord, reporter: Reporter, log: TrialLog | None) -> None:
+    """The trial's own log (if any), plus its reported steps as metric history."""
+    record.steps = dict(reporter.steps)
+    if reporter.history:
+        log = log if log is not None else TrialLog()
+        log.metrics.extend(reporter.history)
+    record.log = log
+
+
 def hyperopt_result(record: TrialRecord) -> dict[str, Any]:
-    """What hyperopt's loop gets back for a trial (its result document)."""
-    if record.status == FINISHED:
-        return {"status": STATUS_OK, "loss": record.loss, "trial_number": record.number}
-    return {"status": STATUS_FAIL, "trial_number": record.number, "error": record.error}
+    """What hyperopt's loop gets back for a trial (its result document).
+
+    A pruned trial is ``ok`` with the loss the search's board gave it (see ``Board.finish``).
+    """
+    if record.status == FINISHED and record.loss is not None:
+        result = {"status": STATUS_OK, "loss": record.loss, "trial_number": record.number}
+        return result | ({"pruned_step": record.pruned_step} if record.pruned else {})
+    error = record.error or f"pruned at step {record.pruned_step} with no usable value"
+    return {"status": STATUS_FAIL, "trial_number": record.number, "error": error}
 
 
-def run_trial(record: TrialRecord, evaluate: Callable[[TrialRecord], Any], sink: TrialSink) -> dict[str, Any]:
-    """The trial protocol: open its run, evaluate it, record it; hyperopt's result for it."""
+def run_trial(
+    record: TrialRecord,
+    evaluate: Callable[[TrialRecord], Any],
+    sink: TrialSink,
+    board: Board | None = None,
+) -> dict[str, Any]:
+    """The trial protocol: open its run, evaluate it, give it to the board, record it;
+    hyperopt's result for it."""
     sink.started(record)
     if record.status == RUNNING:  # a sink that could not open the trial's run has failed it
         model = evaluate(record)
+        if board is not None:
+            board.finish(record)
         sink.finished(record, model)
     return hyperopt_result(record)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from hpo_plugin.pruners import Reporter
 from hpo_plugin.tracking.records import TrialLog
 
 
@@ -43,8 +44,15 @@ class Objective(Protocol):
     # ``evaluate`` gets ``run=(tracking_uri, run_id)`` to make it MLflow's active run.
     uses_mlflow: bool
 
-    def evaluate(self, params: Mapping[str, Any], run: tuple[str, str] | None = None) -> TrialOutcome:
-        """Run one trial; raise (TrialFailed or anything else) to fail it."""
+    def evaluate(
+        self, params: Mapping[str, Any], run: tuple[str, str] | None = None, reporter: Reporter | None = None
+    ) -> TrialOutcome:
+        """Run one trial; raise (TrialFailed or anything else) to fail it.
+
+        ``reporter`` takes the trial's values step by step where the objective has steps
+        (boosting rounds, folds, a function's ``trial.report``); when it says so, the objective
+        raises :class:`~hpo_plugin.pruners.TrialPruned`.
+        """
         ...
 
     def refit_and_test(self, params: Mapping[str, Any]) -> tuple[Any, dict[str, float]]:

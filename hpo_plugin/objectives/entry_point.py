@@ -4,6 +4,8 @@ Each trial runs the entry point with the sampled params as its ``-P`` parameters
 trial's child run (``mlflow.projects.run(..., run_id=)``, created first with the explicit parent
 id), and reads its loss back from the metric the entry point logged. A model it logs in its run
 is the trial's model. A failing entry point, or one that never logs the metric, fails that trial.
+An entry point that logs its metric at steps (``mlflow.log_metric(key, value, step=epoch)``)
+can be pruned: the search reads the metric's history while it runs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +22,10 @@ from typing import Any
 import yaml
 
 from hpo_plugin.objectives.base import TrialFailed, TrialOutcome
+from hpo_plugin.pruners import Reporter, TrialPruned, loss_of
 
 MLPROJECT_FILE = "MLproject"  # the documented name of an MLflow project's spec file
+FOLLOW_S = 0.5  # how often a pruned search reads a running entry point's metric
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,11 @@ class EntryPointObjective:
     refits = False
     uses_mlflow = True  # the entry point logs into its trial's run: the run is opened first
 
-    def evaluate(self, params: Mapping[str, Any], run: tuple[str, str] | None = None) -> TrialOutcome:
+    def evaluate(
+        self, params: Mapping[str, Any], run: tuple[str, str] | None = None, reporter: Reporter | None = None
+    ) -> TrialOutcome:
+        """Run the entry point in the trial's run. With a pruner, its metric's history is read
+        while it runs: each new step is reported, and a pruned entry point is stopped."""
         if run is None:
             raise TrialFailed("an entry point runs inside its trial's run, which was not created")
         import mlflow  # here, not above: local workers import this module and never MLflow
@@ -53,20 +62,24 @@ class EntryPointObjective:
         bin_dir = os.path.dirname(sys.executable)
         if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
             os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+        follow = reporter is not None and reporter.prunes
+        client = mlflow.MlflowClient(tracking_uri)
         try:
-            mlflow.projects.run(
+            submitted = mlflow.projects.run(
                 self.project,
                 entry_point=self.entry_point,
                 parameters=parameters,
                 env_manager=self.env_manager,
                 run_id=run_id,
-                synchronous=True,
+                synchronous=not follow,
             )
         except ExecutionException as exc:
             raise TrialFailed(
                 f"entry point {self.entry_point!r} failed: {' '.join(str(exc).split())}"
             ) from None
-        logged = mlflow.MlflowClient(tracking_uri).get_run(run_id)
+        if follow and not self._follow(submitted, client, run_id, reporter):
+            raise TrialFailed(f"entry point {self.entry_point!r} failed: Run (ID '{run_id}') failed")
+        logged = client.get_run(run_id)
         if self.metric not in logged.data.metrics:
             raise TrialFailed(
                 f"entry point {self.entry_point!r} never logged the metric {self.metric!r}; "
@@ -79,8 +92,31 @@ class EntryPointObjective:
         model_id = outputs[-1].model_id if outputs else None
         return TrialOutcome(-value if self.maximize else value, {}, None, model_id=model_id)
 
+    def _follow(self, submitted, client, run_id: str, reporter: Reporter) -> bool:
+        """Report each new step of the metric while the entry point runs; stop it (raising
+        TrialPruned) if the pruner says so. Whether it exited cleanly."""
+        while True:
+            running = submitted.get_status() == "RUNNING"
+            for step, value in _new_steps(client, run_id, self.metric, reporter.last_step):
+                if reporter.report(step, loss_of(value, self.maximize)) and running:
+                    submitted.cancel()
+                    raise TrialPruned()
+            if not running:
+                return submitted.wait()
+            time.sleep(FOLLOW_S)
+
     def refit_and_test(self, params: Mapping[str, Any]) -> tuple[Any, dict[str, float]]:
         raise NotImplementedError("an entry point's final model is its best trial's model")
+
+
+def _new_steps(client, run_id: str, metric: str, after: int | None) -> list[tuple[int, float]]:
+    """The metric's values at steps after ``after``, in step order (the last value of a step)."""
+    by_step = {m.step: m.value for m in sorted(client.get_metric_history(run_id, metric), key=_when)}
+    return sorted((step, value) for step, value in by_step.items() if after is None or step > after)
+
+
+def _when(metric) -> tuple[int, int]:
+    return metric.step, metric.timestamp
 
 
 def check_entry_point(project: str, entry_point: str) -> None:

@@ -31,6 +31,8 @@ from hpo_plugin.objectives.pipelines import (
     fit_params,
     for_estimator,
 )
+from hpo_plugin.objectives.rounds import Curve, reports_rounds, reports_rounds_class, with_curve
+from hpo_plugin.pruners import Reporter
 from hpo_plugin.space import names
 
 if TYPE_CHECKING:
@@ -57,6 +59,7 @@ class EstimatorObjective:
                 "objective.metric",
                 f"{config.objective.metric} does not apply to a {task} task",
             )
+        _check_pruning(config, task)
         for i, candidate in enumerate(config.candidates):
             field = "family" if candidate.family else "estimator"
             key = f"model.{field}" if config.model is not None else f"models.{i}.{field}"
@@ -99,18 +102,36 @@ class EstimatorObjective:
     def loss_of(self, value: float) -> float:
         return -value if self.config.objective.maximize else value
 
-    def evaluate(self, params: Mapping[str, Any], run: tuple[str, str] | None = None) -> TrialOutcome:
-        """Fit and score one point on every fold; raise TrialFailed if the loss is unusable."""
+    def evaluate(
+        self, params: Mapping[str, Any], run: tuple[str, str] | None = None, reporter: Reporter | None = None
+    ) -> TrialOutcome:
+        """Fit and score one point on every fold; raise TrialFailed if the loss is unusable.
+
+        With a pruner (``reporter.prunes``), k folds report the mean score so far after each
+        fold (step = folds done); a holdout split with XGBoost or LightGBM reports every
+        ``search.pruning.report_every`` boosting rounds (step = rounds trained).
+        """
         d = self.dataset
         template, kwargs = self.build(params)
         per_fold: list[dict[str, float]] = []
         started = time.perf_counter()
         model = None
+        prunes = reporter is not None and reporter.prunes
         for train, val in d.folds:
-            model = _fit(clone(template), d.X_search.iloc[train], d.y_search[train], self.seed, kwargs)
+            model, X_train, y_train = clone(template), d.X_search.iloc[train], d.y_search[train]
+            extra, undo = {}, None
+            if prunes and len(d.folds) == 1 and reports_rounds(model):
+                every = self.config.search.pruning.report_every
+                curve = Curve(reporter, d.y_search[val], d.task, d.n_classes, self.metric, every)
+                extra, undo = with_curve(model, X_train, y_train, d.X_search.iloc[val], curve)
+            model = _fit(model, X_train, y_train, self.seed, {**kwargs, **extra})
+            if undo is not None:
+                undo()
             per_fold.append(score(model, d.X_search.iloc[val], d.y_search[val], d.task, d.n_classes))
             if (best := best_iteration(model)) is not None:
                 per_fold[-1]["best_iteration"] = best
+            if prunes and len(d.folds) > 1:
+                self._report_folds(per_fold, reporter)
         fit_time = time.perf_counter() - started
         metrics = _summarise(per_fold, d.task)
         value = metrics[f"val_{self.metric}"]
@@ -127,6 +148,12 @@ class EstimatorObjective:
         metrics["fit_time_s"] = fit_time
         return TrialOutcome(self.loss_of(value), metrics, model)
 
+    def _report_folds(self, per_fold: list[dict[str, float]], reporter: Reporter) -> None:
+        """The mean score of the folds so far, at step = folds done; stop if the pruner says so."""
+        mean = float(np.mean([fold[self.metric] for fold in per_fold]))
+        reporter.report(len(per_fold), self.loss_of(mean), (f"val_{self.metric}", mean))
+        reporter.check()
+
     def refit_and_test(self, params: Mapping[str, Any]) -> tuple[Any, dict[str, float]]:
         """The final model: fit on all search data, scored once on the held-out test set."""
         d = self.dataset
@@ -134,6 +161,19 @@ class EstimatorObjective:
         model = _fit(template, d.X_search, d.y_search, self.seed, kwargs)
         test = score(model, d.X_test, d.y_test, d.task, d.n_classes)
         return model, {f"test_{k}": v for k, v in test.items()}
+
+
+def _check_pruning(config: ExperimentConfig, task: str) -> None:
+    """ConfigError if ``search.pruning`` is set but no trial of the experiment reports steps."""
+    if config.search.pruning is None or config.objective.validation.cv:
+        return
+    if not any(reports_rounds_class(family_named(c.name).estimator_class(task)) for c in config.candidates):
+        raise ConfigError(
+            config.source,
+            "search.pruning",
+            "with a holdout split only xgboost and lightgbm trials report steps (every report_every "
+            "rounds); set objective.validation.cv to report after each fold, or remove search.pruning",
+        )
 
 
 EARLY_STOPPING_SHARE = 0.15  # of a fit's training rows, held out to pick the best boosting round

@@ -27,22 +27,50 @@ from typing import TYPE_CHECKING, Any
 
 from hpo_plugin.errors import one_line
 from hpo_plugin.objectives.base import TrialFailed, TrialOutcome
+from hpo_plugin.pruners import Reporter, loss_of
 from hpo_plugin.tracking.records import TrialLog
 
 if TYPE_CHECKING:
     from hpo_plugin.data import Dataset
 
 RESERVED = {"loss", "status", "model", "error"}  # result keys that are not metrics
+CURVE_METRIC = "value"  # what ``trial.report`` logs, step by step
 
 
 class Trial:
     """A function objective's handle on its trial: what it logs lands in the trial's child run."""
 
-    def __init__(self, params: Mapping[str, Any], data: Dataset | None) -> None:
+    def __init__(
+        self,
+        params: Mapping[str, Any],
+        data: Dataset | None,
+        reporter: Reporter | None = None,
+        maximize: bool = False,
+    ) -> None:
         self.params = dict(params)
         self._data = data
         self.log = TrialLog()
         self.model: Any = None
+        self._reporter = reporter if reporter is not None else Reporter()
+        self._maximize = maximize
+
+    def report(self, step: int, value: float) -> None:
+        """The trial's value so far at ``step`` (an epoch, a round, a fold), in the direction of
+        its result: the pruner compares it with the other trials' values at the same step, and
+        it is logged as the ``value`` metric at that step (a learning curve in the MLflow UI)."""
+        try:
+            loss = loss_of(float(value), self._maximize)
+        except (TypeError, ValueError):
+            raise ValueError(f"trial.report: the value must be a number, got {value!r}") from None
+        try:
+            self._reporter.report(step, loss, (CURVE_METRIC, float(value)))
+        except ValueError as exc:
+            raise ValueError(f"trial.report: {exc}") from None
+
+    def should_prune(self) -> bool:
+        """Whether the search's pruner says to stop after the last report; then ``raise
+        hpo_plugin.TrialPruned()``. Always False when the experiment sets no ``search.pruning``."""
+        return self._reporter.pruned
 
     def log_metric(self, key: str, value: float, step: int = 0) -> None:
         """One value of a metric; logged at several steps it is a curve in the MLflow UI."""
@@ -106,16 +134,18 @@ class FunctionObjective:
         """Whether the function's module uses MLflow (imports it, or anything from it)."""
         return uses_mlflow(self.function())
 
-    def evaluate(self, params: Mapping[str, Any], run: tuple[str, str] | None = None) -> TrialOutcome:
+    def evaluate(
+        self, params: Mapping[str, Any], run: tuple[str, str] | None = None, reporter: Reporter | None = None
+    ) -> TrialOutcome:
         """Call the function; with ``run`` (tracking URI, run id), that run is MLflow's active run
         meanwhile, so the function's own ``mlflow.log_*`` calls and autologging land in it."""
         fn = self.function()
-        trial = Trial(params, self.dataset)
+        trial = Trial(params, self.dataset, reporter, self.maximize)
         with active_run(run):
             result = fn(dict(params), trial) if takes_trial(fn) else fn(dict(params))
         value, metrics, model = read_result(result)
-        if self.maximize:
-            metrics["value"] = value
+        if self.maximize or trial._reporter.steps:  # the last point of its curve, if it reported
+            metrics[CURVE_METRIC] = value
         return TrialOutcome(-value if self.maximize else value, metrics, model or trial.model, trial.log)
 
     def refit_and_test(self, params: Mapping[str, Any]) -> tuple[Any, dict[str, float]]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from functools import partial
 
 from hpo_plugin.config import ExperimentConfig
+from hpo_plugin.executors.context import new_board
 from hpo_plugin.executors.loop import minimize
 from hpo_plugin.executors.trial import NoSink, evaluate_trial, run_trial
 from hpo_plugin.search.prepare import prepare_search
@@ -17,12 +17,15 @@ def run_bare(config: ExperimentConfig) -> tuple[TrialRecord, dict[str, float], f
     """Best trial, test metrics of its refit, and the seconds it all took."""
     started = time.perf_counter()
     prepared = prepare_search(config)
-    sink, evaluate = NoSink(), partial(evaluate_trial, prepared.objective)
+    sink, board = NoSink(), new_board(config.search)
+
+    def evaluate(record: TrialRecord):
+        return evaluate_trial(prepared.objective, record, reporter=board.reporter(record.number))
 
     def on_trial(point):
-        return run_trial(TrialRecord(len(sink.records) + 1, decode(point)), evaluate, sink)
+        return run_trial(TrialRecord(len(sink.records) + 1, decode(point)), evaluate, sink, board)
 
     minimize(prepared, on_trial)
-    best = min((r for r in sink.records if r.loss is not None), key=lambda r: r.loss)
+    best = min((r for r in sink.records if r.scored), key=lambda r: r.loss)
     test_metrics = prepared.objective.refit_and_test(best.params)[1] if prepared.objective.refits else {}
     return best, test_metrics, time.perf_counter() - started

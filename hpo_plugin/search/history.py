@@ -152,6 +152,7 @@ def _record(client: MlflowClient, row: dict, params: dict[str, Any]) -> TrialRec
         metrics=logged_metrics(row),
         error=run.data.tags.get(ERROR_TAG),
         run_id=row["run_id"],
+        pruned_step=None if math.isnan(row["pruned_step"]) else int(row["pruned_step"]),
         model_id=outputs[0].model_id if outputs else None,
     )
 

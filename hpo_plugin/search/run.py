@@ -45,7 +45,11 @@ class SearchResult:
 
     @property
     def n_ok(self) -> int:
-        return sum(r.status == FINISHED for r in self.records)
+        return sum(r.status == FINISHED and not r.pruned for r in self.records)
+
+    @property
+    def n_pruned(self) -> int:
+        return sum(r.pruned for r in self.records)
 
     @property
     def n_failed(self) -> int:

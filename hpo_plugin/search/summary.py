@@ -25,7 +25,7 @@ def finish(
     """
     prepared, writer = ctx.prepared, ctx.writer
     refits = prepared.objective.refits
-    scored = [r for r in writer.records + ctx.records if r.loss is not None]
+    scored = [r for r in writer.records + ctx.records if r.scored]
     tentative = min(scored, key=lambda r: r.loss) if scored and refits else None
     test_metrics: dict[str, float] = {}
     if tentative is not None:

@@ -119,13 +119,24 @@ def log_batch(
     tags: Mapping[str, Any] | None = None,
     history: Iterable[tuple[str, float, int]] = (),
 ) -> None:
-    """One request for params, metrics, metric ``(key, value, step)`` history and tags."""
+    """One request for params, metrics, metric ``(key, value, step)`` history and tags.
+
+    A metric that also has history is its curve's last point: logged at the curve's last step
+    (replacing the value reported there), a millisecond later, so MLflow takes it as the
+    metric's latest value.
+    """
     ts = now_ms()
+    history = list(history)
+    last = {}
+    for key, _, step in history:
+        last[key] = max(step, last.get(key, step))
+    finals = {k: v for k, v in (metrics or {}).items() if k in last}
     retrying(
         client.log_batch,
         run_id,
-        metrics=[Metric(k, float(v), ts, 0) for k, v in (metrics or {}).items()]
-        + [Metric(k, float(v), ts, step) for k, v, step in history],
+        metrics=[Metric(k, float(v), ts, 0) for k, v in (metrics or {}).items() if k not in finals]
+        + [Metric(k, float(v), ts, step) for k, v, step in history if not (k in finals and step == last[k])]
+        + [Metric(k, float(v), ts + 1, last[k]) for k, v in finals.items()],
         params=[Param(k, param_value(v)) for k, v in (params or {}).items()],
         tags=[RunTag(k, param_value(v)) for k, v in (tags or {}).items()],
         synchronous=True,

@@ -24,9 +24,10 @@ def search_note(run: Run, registered: str | None, report: bool) -> str:
     final model, the registered version (or how to register) and where the report is."""
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
     run_id = run.info.run_id
-    counts = {k: int(metrics.get(f"n_trials{k}", 0)) for k in ("", "_ok", "_failed")}
+    counts = {k: int(metrics.get(f"n_trials{k}", 0)) for k in ("", "_ok", "_failed", "_pruned")}
+    pruned = f", {counts['_pruned']} pruned" if counts["_pruned"] else ""
     lines = [
-        f"**Search {run.info.run_name}**: {counts['']} trials ({counts['_ok']} ok, "
+        f"**Search {run.info.run_name}**: {counts['']} trials ({counts['_ok']} ok{pruned}, "
         f"{counts['_failed']} failed), algorithm `{params.get('search.algo', '?')}`, objective "
         f"{params.get('objective.direction', 'minimize')} `{params.get('objective.metric', LOSS_METRIC)}`."
     ]

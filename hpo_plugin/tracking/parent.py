@@ -174,7 +174,8 @@ def trials_table(records: Iterable[TrialRecord]) -> pd.DataFrame:
     rows = []
     for r in records:
         duration = (r.end_ms - r.start_ms) / 1000 if r.end_ms else None
-        row = {"number": r.number, "status": r.status, "loss": r.loss, "duration_s": duration}
+        row = {"number": r.number, "status": r.status, "pruned_step": r.pruned_step, "loss": r.loss}
+        row["duration_s"] = duration
         row.update({"run_id": r.run_id, "model_id": r.model_id, "error": r.error})
         row.update({f"param_{k}": v for k, v in r.params.items()})
         row.update({f"metric_{k}": v for k, v in r.metrics.items()})
@@ -193,7 +194,8 @@ def log_summary(
     """Best trial, counts and the trials table on the parent run."""
     metrics: dict[str, float] = {
         "n_trials": len(records),
-        "n_trials_ok": sum(r.status == "FINISHED" for r in records),
+        "n_trials_ok": sum(r.status == "FINISHED" and not r.pruned for r in records),
+        "n_trials_pruned": sum(r.pruned for r in records),
         "n_trials_failed": sum(r.status == "FAILED" for r in records),
         **test_metrics,
     }

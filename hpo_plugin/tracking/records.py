@@ -42,7 +42,9 @@ class TrialRecord:
     run_id: str | None = None
     model_id: str | None = None
     write_s: float | None = None  # the trial writer's time on this trial's MLflow writes
-    log: TrialLog | None = None  # what a function objective logged through its trial handle
+    log: TrialLog | None = None  # what the trial's own code logged (and its reported steps)
+    steps: dict[int, float] = field(default_factory=dict)  # reported step -> loss (pruning)
+    pruned_step: int | None = None  # the step a pruner stopped it at
 
     @property
     def name(self) -> str:
@@ -50,8 +52,12 @@ class TrialRecord:
 
     @property
     def scored(self) -> bool:
-        """A finished trial with a finite loss."""
-        return self.status == FINISHED and self.loss is not None
+        """A finished trial with a finite loss (a pruned trial is never scored)."""
+        return self.status == FINISHED and self.loss is not None and self.pruned_step is None
+
+    @property
+    def pruned(self) -> bool:
+        return self.pruned_step is not None
 
     @property
     def eligible(self) -> bool:
@@ -60,6 +66,10 @@ class TrialRecord:
 
     def succeed(self, loss: float, metrics: Mapping[str, float]) -> None:
         self.loss, self.metrics, self.status, self.end_ms = loss, dict(metrics), FINISHED, now_ms()
+
+    def prune(self, step: int) -> None:
+        """Stopped by the pruner at ``step``: its run ends FINISHED; its loss comes from the board."""
+        self.pruned_step, self.status, self.end_ms = step, FINISHED, now_ms()
 
     def fail(self, error: str) -> None:
         self.error, self.status, self.end_ms = error, FAILED, now_ms()

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from hpo_plugin.errors import TrackingError
@@ -38,6 +39,7 @@ BEST_RUN_TAG, BEST_NUMBER_TAG, FINAL_MODEL_TAG = (
 REGISTER_NAME_TAG, EXPERIMENT_FILE_TAG = "hpo.register_name", "hpo.experiment_file"
 # On a trial.
 TRIAL_NUMBER_TAG, ERROR_TAG = "hpo.trial_number", "hpo.error"
+PRUNED_TAG = "hpo.pruned"  # the step a pruner stopped the trial at (its run ends FINISHED)
 LOSS_METRIC = "loss"
 # On a registered model version (the registry's champion/challenger gate).
 DECISION_TAG, REASON_TAG = "hpo.decision", "hpo.decision_reason"
@@ -76,7 +78,8 @@ def search_parent(client, run_id: str, what: str = "run"):
 class SearchTrials:
     """A search's parent run and its trials as one frame (one row per child run).
 
-    Columns: ``number``, ``status``, ``loss`` (nan if none), ``duration_s``, ``run_id``, and
+    Columns: ``number``, ``status``, ``pruned_step`` (nan unless the trial was pruned), ``loss``
+    (nan if none; a pruned trial's is what the algorithm got), ``duration_s``, ``run_id``, and
     ``param_<name>`` / ``metric_<name>`` for every param and metric the trials logged.
     """
 
@@ -104,6 +107,7 @@ def load_trials(client, parent_run_id: str) -> SearchTrials:
         row = {
             "number": int(run.data.tags.get(TRIAL_NUMBER_TAG, 0)),
             "status": run.info.status,
+            "pruned_step": float(run.data.tags.get(PRUNED_TAG, math.nan)),
             "loss": run.data.metrics.get(LOSS_METRIC, math.nan),
             "duration_s": ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000,
             "run_id": run.info.run_id,
@@ -114,6 +118,13 @@ def load_trials(client, parent_run_id: str) -> SearchTrials:
     frame = pd.DataFrame(rows).sort_values("number").reset_index(drop=True) if rows else pd.DataFrame()
     params = tuple(sorted(c.removeprefix("param_") for c in frame.columns if c.startswith("param_")))
     return SearchTrials(parent, frame, params)
+
+
+def completed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The trials of a :func:`load_trials` frame that finished with a loss and were not pruned."""
+    if frame.empty:
+        return frame
+    return frame[(frame["status"] == "FINISHED") & np.isfinite(frame["loss"]) & frame["pruned_step"].isna()]
 
 
 def _number(value: str):

@@ -24,7 +24,7 @@ class Fixed:
     def __init__(self, loss=0.5, error: Exception | None = None) -> None:
         self.loss, self.error = loss, error
 
-    def evaluate(self, params):
+    def evaluate(self, params, run=None, reporter=None):
         if self.error:
             raise self.error
         return TrialOutcome(self.loss, {"val_x": self.loss}, model=("model", params["a"]))

@@ -27,7 +27,7 @@ def config_file(tiny, max_evals=6, algo="tpe"):
 def interrupt_at(monkeypatch, call: int):
     real, calls = EstimatorObjective.evaluate, {"n": 0}
 
-    def evaluate(self, params):
+    def evaluate(self, params, run=None, reporter=None):
         calls["n"] += 1
         if calls["n"] == call:
             raise KeyboardInterrupt

@@ -1,0 +1,109 @@
+"""A search's step values: what each trial reported at each step, as a loss, and which finished.
+
+The board lives in the search process; the executors hand each report to :meth:`Board.report`
+(directly, over a worker's pipe, or on a copy of the board shipped with a Spark task) and each
+ended trial to :meth:`Board.finish`. Plain data and one lock: no MLflow, picklable.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hpo_plugin.pruners.reporter import Reporter
+
+if TYPE_CHECKING:
+    from hpo_plugin.tracking.records import TrialRecord
+
+
+class Pruner(Protocol):
+    """Decides, after trial ``number`` reported ``step``, whether it should stop.
+
+    ``board`` holds every trial's reported values as losses (lower is better) and which trials
+    finished; a pruner keeps no state of its own, so the same rule runs in the search process
+    and, on a copy of the board, in a Spark task.
+    """
+
+    def prune(self, board: Board, number: int, step: int) -> bool: ...
+
+
+class Board:
+    """Every trial's ``{step: loss}``, the finished trials' losses, and the search's pruner."""
+
+    def __init__(self, pruner: Pruner | None = None) -> None:
+        self.pruner = pruner
+        self.steps: dict[int, dict[int, float]] = {}  # trial number -> step -> loss, steps rising
+        self.completed: dict[int, float] = {}  # finished, not pruned: trial number -> loss
+        self._first_at: dict[tuple[int, int], float] = {}  # (number, step) -> value, once known
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _lock=threading.Lock())
+
+    @property
+    def prunes(self) -> bool:
+        return self.pruner is not None
+
+    def report(self, number: int, step: int, loss: float) -> bool:
+        """Record trial ``number``'s loss at ``step``; whether the pruner stops it there."""
+        with self._lock:
+            self.steps.setdefault(number, {})[step] = loss
+            return self.pruner is not None and bool(self.pruner.prune(self, number, step))
+
+    def reporter(self, number: int) -> Reporter:
+        """Trial ``number``'s reporter, asking this board (in this process) whether to stop."""
+        return Reporter(functools.partial(self.report, number) if self.prunes else None)
+
+    def finish(self, record: TrialRecord) -> None:
+        """Take an ended trial's steps; a pruned trial gets its loss for the algorithm here.
+
+        A pruned trial's loss is its value at the step it stopped, but never better than the
+        worst finished trial's: the algorithm counts it among the bad trials (hyperopt's TPE
+        would ignore a failed one), and it can never be taken for the best.
+        """
+        with self._lock:
+            if record.steps:
+                self.steps.setdefault(record.number, {}).update(record.steps)
+            if record.pruned_step is not None:
+                if record.loss is None:  # set once: a Spark task's copy of the board may have
+                    record.loss = self.pruned_loss(record.steps.get(record.pruned_step, math.nan))
+            elif record.scored:
+                self.completed[record.number] = record.loss
+
+    def pruned_loss(self, value: float) -> float | None:
+        worst = max(self.completed.values(), default=None)
+        candidates = [v for v in (value, worst) if v is not None and math.isfinite(v)]
+        return max(candidates) if candidates else None
+
+    def add_history(self, records: Iterable[TrialRecord]) -> None:
+        """A resumed search's earlier trials (their final losses; steps where they carry them)."""
+        for record in records:
+            self.finish(record)
+
+    def snapshot(self) -> Board:
+        """A copy for a trial that runs where it cannot ask this board (a Spark task)."""
+        with self._lock:
+            copy = Board(self.pruner)
+            copy.steps = {n: dict(s) for n, s in self.steps.items()}
+            copy.completed = dict(self.completed)
+            return copy
+
+    def last_step(self, number: int) -> int | None:
+        steps = self.steps.get(number)
+        return next(reversed(steps)) if steps else None
+
+    def first_at_or_after(self, number: int, step: int) -> float | None:
+        """Trial ``number``'s value at its first reported step at or after ``step``, if any."""
+        if (number, step) in self._first_at:
+            return self._first_at[(number, step)]
+        for reported, value in self.steps.get(number, {}).items():
+            if reported >= step:
+                self._first_at[(number, step)] = value  # later reports cannot change it
+                return value
+        return None

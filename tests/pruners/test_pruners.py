@@ -1,0 +1,112 @@
+"""The pruning rules (Optuna's median and successive halving), the board they read, the reporter."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import pytest
+
+from hpo_plugin.pruners import Board, MedianPruner, Reporter, SuccessiveHalvingPruner, TrialPruned
+from hpo_plugin.tracking.records import TrialRecord
+
+
+def finished(board: Board, number: int, curve: dict[int, float]) -> None:
+    """Trial ``number`` reported ``curve`` and finished with its last value."""
+    for step, loss in curve.items():
+        board.report(number, step, loss)
+    record = TrialRecord(number, {}, steps=dict(curve))
+    record.succeed(list(curve.values())[-1], {})
+    board.finish(record)
+
+
+def test_median_prunes_a_trial_worse_than_the_finished_trials_median_at_that_step():
+    board = Board(MedianPruner(warmup_trials=3))
+    for number, level in enumerate((1.0, 2.0, 3.0), start=1):
+        finished(board, number, {1: level, 2: level - 0.5})
+    assert board.report(4, 1, 1.9) is False  # median at step 1 is 2.0
+    assert board.report(4, 2, 1.6) is True  # its best so far 1.6 > median 1.5 at step 2
+    assert board.report(5, 1, 2.5) is True
+
+
+def test_median_waits_for_its_warmup_trials_and_steps_and_checks_every_interval():
+    board = Board(MedianPruner(warmup_trials=2, warmup_steps=2, interval_steps=2))
+    finished(board, 1, {s: 1.0 for s in range(1, 7)})
+    assert board.report(9, 1, 5.0) is False  # one finished trial: still warming up
+    finished(board, 2, {s: 1.0 for s in range(1, 7)})
+    assert board.report(3, 1, 5.0) is False  # before warmup_steps
+    assert board.report(3, 2, 5.0) is True  # step 2: the first check point
+    assert board.report(4, 2, 0.5) is False
+    assert board.report(4, 3, 5.0) is False  # between check points (2, 4): not checked
+    assert board.report(4, 4, 5.0) is False  # its best so far (0.5) is what counts
+    assert board.report(5, 3, 9.0) is True  # no report at 2: the check point is taken at 3
+
+
+def test_median_needs_min_trials_at_the_step_and_prunes_a_diverged_trial():
+    board = Board(MedianPruner(warmup_trials=1, min_trials=2))
+    finished(board, 1, {1: 1.0, 2: 1.0})
+    assert board.report(2, 1, 9.0) is False  # only one finished trial reported step 1
+    finished(board, 3, {1: 1.0})
+    assert board.report(2, 2, 9.0) is False  # step 2: still one
+    assert board.report(4, 1, math.nan) is True
+
+
+def test_successive_halving_keeps_the_best_fraction_at_each_rung():
+    pruner = SuccessiveHalvingPruner(min_resource=1, reduction_factor=2)  # rungs at steps 1, 2, 4, 8
+    board = Board(pruner)
+    assert board.report(1, 1, 0.5) is False  # alone at rung 0: promoted
+    assert board.report(2, 1, 0.9) is True  # 2 at rung 0: only the best 1 goes on
+    assert board.report(3, 1, 0.4) is False
+    assert board.report(3, 2, 0.4) is False  # rung 1 (step 2): alone there
+    assert board.report(1, 2, 0.45) is True  # rung 1: 0.45 vs 0.4, the best 1 of 2 goes on
+    assert [pruner.rung_step(board, r) for r in range(4)] == [1, 2, 4, 8]
+
+
+def test_successive_halving_auto_min_resource_is_a_hundredth_of_the_first_finished_trials_steps():
+    pruner = SuccessiveHalvingPruner(reduction_factor=3)
+    board = Board(pruner)
+    assert board.report(1, 100, 0.1) is False  # nothing finished: no rungs yet
+    finished(board, 2, {100: 0.3, 500: 0.2})
+    assert pruner.rung_step(board, 0) == 5 and pruner.rung_step(board, 1) == 15
+    finished(board, 3, {900: 0.1})
+    assert pruner.rung_step(board, 0) == 5  # fixed by the first finished trial
+    assert board.report(4, 10, 0.9) is True  # rung 0 (step 5): worse than 1 and 2's values
+
+
+def test_a_pruned_trial_gets_a_loss_no_better_than_the_worst_finished_trial():
+    board = Board(MedianPruner(warmup_trials=1))
+    finished(board, 1, {1: 0.2})
+    finished(board, 2, {1: 0.6})
+    early = TrialRecord(3, {}, steps={1: 0.3})
+    early.prune(1)
+    board.finish(early)
+    assert early.loss == 0.6 and not early.scored and early.pruned
+    late = TrialRecord(4, {}, steps={1: 0.9})
+    late.prune(1)
+    board.finish(late)
+    assert late.loss == 0.9
+    assert set(board.completed) == {1, 2}
+
+
+def test_a_board_copy_travels_to_another_process_and_decides_the_same():
+    board = Board(MedianPruner(warmup_trials=1))
+    finished(board, 1, {1: 1.0})
+    copy = pickle.loads(pickle.dumps(board.snapshot()))
+    assert copy.report(2, 1, 2.0) is True and board.steps.get(2) is None
+
+
+def test_a_reporter_checks_steps_and_values_and_raises_when_told_to_stop():
+    reporter = Reporter(lambda step, loss: loss > 1)
+    assert reporter.report(1, 0.5, ("val_x", 0.5)) is False
+    with pytest.raises(ValueError, match="step 1 reported after step 1; report each step once, in order"):
+        reporter.report(1, 0.4)
+    with pytest.raises(ValueError, match="step must be a whole number >= 0, got 2.5"):
+        reporter.report(2.5, 0.4)
+    with pytest.raises(ValueError, match="must be a number, got str"):
+        reporter.report(2, "x")
+    reporter.check()
+    assert reporter.report(3, 2.0) is True
+    with pytest.raises(TrialPruned):
+        reporter.check()
+    assert reporter.steps == {1: 0.5, 3: 2.0} and reporter.history == [("val_x", 0.5, 1)]
+    assert Reporter().report(1, 99.0) is False and not Reporter().prunes
