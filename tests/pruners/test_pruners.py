@@ -100,7 +100,7 @@ def test_a_reporter_checks_steps_and_values_and_raises_when_told_to_stop():
     assert reporter.report(1, 0.5, ("val_x", 0.5)) is False
     with pytest.raises(ValueError, match="step 1 reported after step 1; report each step once, in order"):
         reporter.report(1, 0.4)
-    with pytest.raises(ValueError, match="step must be a whole number >= 0, got 2.5"):
+    with pytest.raises(ValueError, match=r"step must be a whole number >= 0, got 2\.5"):
         reporter.report(2.5, 0.4)
     with pytest.raises(ValueError, match="must be a number, got str"):
         reporter.report(2, "x")

@@ -16,7 +16,6 @@ from conftest import QUIET, UNREGISTERED, children_of
 
 from hpo_plugin.cli import main
 from hpo_plugin.config import load_experiment
-from hpo_plugin.errors import ConfigError
 from hpo_plugin.search import run_search
 from hpo_plugin.search.bare import run_bare
 
