@@ -29,12 +29,12 @@ from hpo_plugin.errors import one_line
 from hpo_plugin.objectives.base import TrialFailed, TrialOutcome
 from hpo_plugin.pruners import Reporter, loss_of
 from hpo_plugin.tracking.records import TrialLog
+from hpo_plugin.tracking.schema import VALUE_METRIC
 
 if TYPE_CHECKING:
     from hpo_plugin.data import Dataset
 
 RESERVED = {"loss", "status", "model", "error"}  # result keys that are not metrics
-CURVE_METRIC = "value"  # what ``trial.report`` logs, step by step
 
 
 class Trial:
@@ -63,7 +63,7 @@ class Trial:
         except (TypeError, ValueError):
             raise ValueError(f"trial.report: the value must be a number, got {value!r}") from None
         try:
-            self._reporter.report(step, loss, (CURVE_METRIC, float(value)))
+            self._reporter.report(step, loss, (VALUE_METRIC, float(value)))
         except ValueError as exc:
             raise ValueError(f"trial.report: {exc}") from None
 
@@ -145,7 +145,7 @@ class FunctionObjective:
             result = fn(dict(params), trial) if takes_trial(fn) else fn(dict(params))
         value, metrics, model = read_result(result)
         if self.maximize or trial._reporter.steps:  # the last point of its curve, if it reported
-            metrics[CURVE_METRIC] = value
+            metrics[VALUE_METRIC] = value
         return TrialOutcome(-value if self.maximize else value, metrics, model or trial.model, trial.log)
 
     def refit_and_test(self, params: Mapping[str, Any]) -> tuple[Any, dict[str, float]]:

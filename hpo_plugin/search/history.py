@@ -23,6 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from hpo_plugin.errors import ConfigError, TrackingError
 from hpo_plugin.hyperopt_protocol import advance_seed_stream, insert_done
+from hpo_plugin.pruners import loss_of
 from hpo_plugin.space import CHOICE, Param, decode, names, to_hyperopt
 from hpo_plugin.tracking.client import end_run
 from hpo_plugin.tracking.parent import space_params
@@ -30,6 +31,7 @@ from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, WARM_
 from hpo_plugin.tracking.schema import (
     ERROR_TAG,
     SPACE_PARAM_PREFIX,
+    curve_metric,
     load_trials,
     logged_metrics,
     logged_params,
@@ -134,8 +136,18 @@ def load_history(
         result = {"status": STATUS_OK, "loss": float(row["loss"])} if ok else {"status": STATUS_FAIL}
         insert_done(trials, vals, result, labels)
         records.append(_record(client, row, decode(space_eval(hyperopt_space, vals))))
+    if config.search.pruning is not None:  # the resumed pruner compares with their curves too
+        key = curve_metric(config)
+        for record in records:
+            points = client.get_metric_history(record.run_id, key) if record.status == FINISHED else []
+            record.steps = {m.step: loss_of(m.value, config.objective.maximize) for m in _in_order(points)}
     trials.refresh()
     return History(trials, records, next_number, warm.n_warm if warm else 0)
+
+
+def _in_order(points):
+    """Metric history by step, the latest value of a step last (a curve's final value wins)."""
+    return sorted(points, key=lambda m: (m.step, m.timestamp))
 
 
 def _record(client: MlflowClient, row: dict, params: dict[str, Any]) -> TrialRecord:

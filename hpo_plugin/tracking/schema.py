@@ -41,6 +41,7 @@ REGISTER_NAME_TAG, EXPERIMENT_FILE_TAG = "hpo.register_name", "hpo.experiment_fi
 TRIAL_NUMBER_TAG, ERROR_TAG = "hpo.trial_number", "hpo.error"
 PRUNED_TAG = "hpo.pruned"  # the step a pruner stopped the trial at (its run ends FINISHED)
 LOSS_METRIC = "loss"
+VALUE_METRIC = "value"  # a function's value (with ``direction: maximize``, or reported by step)
 # On a registered model version (the registry's champion/challenger gate).
 DECISION_TAG, REASON_TAG = "hpo.decision", "hpo.decision_reason"
 CHAMPION_HISTORY_TAG = "hpo.champion_history"  # on the registered model
@@ -49,6 +50,13 @@ SPACE_PARAM_PREFIX, BEST_PARAM_PREFIX = "space.", "best."
 
 def run_name(config) -> str:
     return f"search-{config.name}-{config.search.algo}"
+
+
+def curve_metric(config) -> str:
+    """The metric a trial's reported steps are logged under (its learning curve)."""
+    if config.objective.entry_point is not None:
+        return config.objective.metric
+    return VALUE_METRIC if config.uses_function else f"val_{config.objective.metric}"
 
 
 def search_tags(config, parent_run_id: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ from conftest import QUIET, UNREGISTERED, children_of
 
 from hpo_plugin.cli import main
 from hpo_plugin.config import load_experiment
+from hpo_plugin.errors import SearchInterrupted
 from hpo_plugin.search import run_search
 from hpo_plugin.search.bare import run_bare
 
@@ -31,6 +32,16 @@ def curve(params, trial):
         if trial.should_prune():
             raise TrialPruned()
     return gap
+
+
+CALLS = []
+
+
+def interrupted(params, trial):  # Ctrl-C during this process's seventh trial
+    CALLS.append(params)
+    if len(CALLS) == 7:
+        raise KeyboardInterrupt
+    return curve(params, trial)
 '''
 
 
@@ -80,22 +91,40 @@ def function_experiment(write_yaml, executor="sequential", **search) -> Path:
 
 def test_median_pruning_of_a_function_stops_exactly_the_trials_worse_than_the_median(write_yaml, client):
     result = run_search(load_experiment(function_experiment(write_yaml)))
-    runs = check_pruned_trials(client, result, "value")
-    done: list[float] = []  # finished trials' gaps so far (sequential: in trial order)
-    worst = -np.inf
+    check_median_decisions(client, check_pruned_trials(client, result, "value"))
+
+
+def check_median_decisions(client, runs) -> None:
+    """Sequential trials, in order: pruned at step 1 exactly when worse than the finished trials'
+    median there (the curves keep their ranking at every step), with the loss the board gives."""
+    done: list[float] = []  # finished trials' gaps so far
     for run in runs:
         gap = (float(run.data.params["x"]) - 1.0) ** 2
         at_step_1 = gap + 1.0
         if len(done) >= 3 and at_step_1 > np.median([g + 1.0 for g in done]):
             assert run.data.tags["hpo.pruned"] == "1", run.info.run_name
             # The loss the algorithm got: its value when stopped, or the worst finished loss.
-            assert run.data.metrics["loss"] == pytest.approx(max(at_step_1, worst))
+            assert run.data.metrics["loss"] == pytest.approx(max(at_step_1, max(done)))
             assert history(client, run.info.run_id, "value") == [(1, pytest.approx(at_step_1))]
         else:
             assert "hpo.pruned" not in run.data.tags, run.info.run_name
             assert [s for s, _ in history(client, run.info.run_id, "value")] == [1, 2, 3, 4, 5]
             done.append(gap)
-            worst = max(worst, gap)
+
+
+def test_a_resumed_search_prunes_with_the_curves_of_the_trials_before_it(write_yaml, client):
+    path = function_experiment(write_yaml)
+    raw = yaml.safe_load(path.read_text())
+    raw["objective"]["function"] = "curve.py:interrupted"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(SearchInterrupted, match="--resume") as stopped:
+        run_search(load_experiment(path))
+    parent_id = str(stopped.value).split("--resume ")[1].split()[0]
+    resumed = run_search(load_experiment(path), resume=parent_id)
+    assert resumed.n_ok + resumed.n_pruned == 14 and resumed.n_pruned > 0
+    runs = [r for r in trials_of(client, resumed) if r.info.status != "KILLED"]
+    check_median_decisions(client, runs)
+    assert not resumed.best.pruned
 
 
 @pytest.mark.parametrize("executor", [{"name": "local", "parallelism": 2}, "spark"], ids=["local", "spark"])
