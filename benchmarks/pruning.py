@@ -1,0 +1,211 @@
+"""Pruning: the same XGBoost search with and without ``search.pruning``, at equal wall time.
+
+For each of the four bundled datasets and each seed, one bare search (no MLflow) runs
+``--budget`` trials unpruned; the pruned search (``--pruning``, same space, seed and TPE) then
+runs for the same wall time as that seed's unpruned search. Optuna (TPE + MedianPruner, its
+defaults) runs the same objective for the same time as a reference row when optuna is installed
+(it is not a dependency). Per dataset:
+
+- the target: the unpruned searches' mean best-of-budget loss;
+- best loss at equal wall time (mean ± std over seeds);
+- time to target: when a search's best first reaches the target (a search that never does counts
+  its whole time: a lower bound, in the unpruned search's favour); the fraction is the pruned
+  search's mean time over the unpruned search's.
+
+    .venv/bin/python benchmarks/pruning.py --seeds 5 --budget 50
+
+Its last line: ``pruning datasets_at_or_under_0.6 N/4 median_fraction F``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+DATASETS = {"breast_cancer": "log_loss", "wine": "log_loss", "digits": "log_loss", "diabetes": "rmse"}
+ROUNDS = 300
+SPACE = {
+    "learning_rate": {"loguniform": [0.003, 0.5]},
+    "max_depth": {"quniform": [2, 8, 1]},
+    "min_child_weight": {"loguniform": [0.5, 20]},
+    "subsample": {"uniform": [0.5, 1.0]},
+    "colsample_bytree": {"uniform": [0.4, 1.0]},
+    "reg_lambda": {"loguniform": [0.01, 10]},
+}
+DEFAULT_PRUNING = {"method": "median", "warmup_trials": 5, "warmup_steps": 20, "report_every": 10}
+TARGET_FRACTION = 0.6
+
+
+def experiment(dataset: str, seed: int, max_evals: int, pruning: dict | None, timeout: float | None):
+    from hpo_plugin.config import load_experiment
+
+    raw = {
+        "name": f"pruning_{dataset}",
+        "data": {"dataset": dataset},
+        "model": {"family": "xgboost", "params": {"n_estimators": ROUNDS}, "space": SPACE},
+        "objective": {"metric": DATASETS[dataset], "validation": {"holdout": 0.25}},
+        "search": {"algo": "tpe", "seed": seed, "max_evals": max_evals, "threads_per_trial": 1},
+    }
+    if pruning:
+        raw["search"]["pruning"] = pruning
+    if timeout:
+        raw["search"]["timeout"] = timeout
+    path = Path(tempfile.mkdtemp()) / "pruning.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return load_experiment(path)
+
+
+def search(config) -> list[tuple[float, float | None]]:
+    """(seconds since the search started, its loss or None if pruned or failed), per trial."""
+    from hpo_plugin.executors.context import new_board
+    from hpo_plugin.executors.loop import minimize
+    from hpo_plugin.executors.trial import NoSink, evaluate_trial, run_trial
+    from hpo_plugin.search import prepare_search
+    from hpo_plugin.space import decode
+    from hpo_plugin.tracking.records import TrialRecord
+
+    prepared = prepare_search(config)
+    sink, board, trace = NoSink(), new_board(config.search), []
+    started = time.perf_counter()
+
+    def evaluate(record):
+        return evaluate_trial(prepared.objective, record, reporter=board.reporter(record.number))
+
+    def on_trial(point):
+        record = TrialRecord(len(sink.records) + 1, decode(point))
+        result = run_trial(record, evaluate, sink, board)
+        trace.append((time.perf_counter() - started, record.loss if record.scored else None))
+        return result
+
+    minimize(prepared, on_trial)
+    return trace
+
+
+def optuna_search(config, seconds: float) -> list[tuple[float, float | None]]:
+    """Optuna's default TPE and MedianPruner on the same objective, for ``seconds``."""
+    import optuna
+
+    from hpo_plugin.pruners import Reporter, TrialPruned
+    from hpo_plugin.search import prepare_search
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    prepared = prepare_search(config)
+    every = DEFAULT_PRUNING["report_every"]
+    config = config.model_copy(
+        update={"search": config.search.model_copy(update={"pruning": _pruning({"report_every": every})})}
+    )
+    prepared = prepared.__class__(
+        config, prepared.dataset, prepared.objective.__class__(config, prepared.dataset, 1), None, None
+    )
+    trace: list[tuple[float, float | None]] = []
+    started = time.perf_counter()
+
+    def objective(trial):
+        params = {}
+        for p in config.space:
+            low, high = p.args[0], p.args[1]
+            if p.kind == "quniform":
+                params[p.name] = trial.suggest_int(p.name, int(low), int(high))
+            else:
+                params[p.name] = trial.suggest_float(p.name, low, high, log=p.kind == "loguniform")
+
+        def ask(step: int, loss: float) -> bool:
+            trial.report(loss, step)
+            return trial.should_prune()
+
+        try:
+            loss = prepared.objective.evaluate(params, None, Reporter(ask)).loss
+        except TrialPruned:
+            trace.append((time.perf_counter() - started, None))
+            raise optuna.TrialPruned() from None
+        trace.append((time.perf_counter() - started, loss))
+        return loss
+
+    sampler = optuna.samplers.TPESampler(seed=config.search.seed)
+    study = optuna.create_study(sampler=sampler, pruner=optuna.pruners.MedianPruner())
+    study.optimize(objective, timeout=seconds)
+    return trace
+
+
+def _pruning(settings: dict):
+    from hpo_plugin.pruners import PruningConfig
+
+    return PruningConfig(**{"method": "median", **settings})
+
+
+def best_at(trace, seconds: float) -> float:
+    return min((loss for t, loss in trace if t <= seconds and loss is not None), default=math.inf)
+
+
+def time_to(trace, target: float, budget: float) -> float:
+    """When the trace's best first reaches ``target``; ``budget`` if it never does."""
+    return next((t for t, loss in trace if loss is not None and loss <= target), budget)
+
+
+def _fmt(values: list[float]) -> str:
+    return f"{statistics.fmean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0:.4f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--budget", type=int, default=50)
+    parser.add_argument("--datasets", nargs="*", default=list(DATASETS))
+    parser.add_argument("--pruning", type=json.loads, default=DEFAULT_PRUNING, help="search.pruning as JSON")
+    parser.add_argument("--no-optuna", action="store_true")
+    args = parser.parse_args()
+    try:
+        import optuna  # noqa: F401
+
+        with_optuna = not args.no_optuna
+    except ImportError:
+        with_optuna = False
+    print(f"pruning settings {json.dumps(args.pruning)}; {args.budget} unpruned trials, {args.seeds} seeds")
+    print("| dataset | search | best at equal time | time to target s | fraction | trials (pruned) |")
+    print("|---|---|---|---|---|---|")
+    fractions: dict[str, float] = {}
+    for dataset in args.datasets:
+        runs: dict[str, list] = {"unpruned": [], "pruned": [], "optuna + MedianPruner (reference)": []}
+        for seed in range(args.seeds):
+            unpruned = search(experiment(dataset, seed, args.budget, None, None))
+            seconds = unpruned[-1][0]
+            runs["unpruned"].append((unpruned, seconds))
+            pruned = search(experiment(dataset, seed, 100_000, args.pruning, seconds))
+            runs["pruned"].append((pruned, seconds))
+            if with_optuna:
+                config = experiment(dataset, seed, args.budget, None, None)
+                runs["optuna + MedianPruner (reference)"].append((optuna_search(config, seconds), seconds))
+            print(f"  {dataset} seed {seed}: {seconds:.1f} s, unpruned {best_at(unpruned, seconds):.4f}, "
+                  f"pruned {best_at(pruned, seconds):.4f}", file=sys.stderr)
+        target = statistics.fmean(best_at(trace, s) for trace, s in runs["unpruned"])
+        base = statistics.fmean(time_to(trace, target, s) for trace, s in runs["unpruned"])
+        for name, done in runs.items():
+            if not done:
+                continue
+            times = [time_to(trace, target, s) for trace, s in done]
+            fraction = statistics.fmean(times) / base
+            if name == "pruned":
+                fractions[dataset] = fraction
+            n = statistics.fmean(len(trace) for trace, _ in done)
+            n_pruned = statistics.fmean(sum(loss is None for _, loss in trace) for trace, _ in done)
+            print(
+                f"| {dataset} (target {target:.4f}) | {name} | {_fmt([best_at(t, s) for t, s in done])} | "
+                f"{statistics.fmean(times):.1f} | {fraction:.2f} | {n:.0f} ({n_pruned:.0f}) |"
+            )
+    at_or_under = sum(f <= TARGET_FRACTION for f in fractions.values())
+    print(
+        f"pruning datasets_at_or_under_{TARGET_FRACTION} {at_or_under}/{len(fractions)} "
+        f"median_fraction {statistics.median(fractions.values()):.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
