@@ -207,7 +207,9 @@ def _html(trials: SearchTrials, scores: dict[str, float], out_dir: Path) -> str:
         f'{base64.b64encode((out_dir / f"{name}.png").read_bytes()).decode()}">'
         for name in PLOTS
     )
-    counts = trials.frame["status"].value_counts().to_dict() if len(trials.frame) else {}
+    frame = trials.frame
+    status = frame["status"].where(frame["pruned_step"].isna(), "PRUNED") if len(frame) else frame
+    counts = status.value_counts().to_dict() if len(frame) else {}
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(parent.info.run_name or parent.info.run_id)}</title>"

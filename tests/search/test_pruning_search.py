@@ -3,6 +3,7 @@ an entry point report their steps; the pruner stops the hopeless ones under ever
 
 from __future__ import annotations
 
+import html
 import os
 import sys
 import textwrap
@@ -17,8 +18,10 @@ from conftest import QUIET, UNREGISTERED, children_of
 from hpo_plugin.cli import main
 from hpo_plugin.config import load_experiment
 from hpo_plugin.errors import SearchInterrupted
+from hpo_plugin.report import build_report
 from hpo_plugin.search import run_search
 from hpo_plugin.search.bare import run_bare
+from hpo_plugin.tracking.schema import load_trials
 
 CURVE = '''
 from hpo_plugin import TrialPruned
@@ -92,6 +95,18 @@ def function_experiment(write_yaml, executor="sequential", **search) -> Path:
 def test_median_pruning_of_a_function_stops_exactly_the_trials_worse_than_the_median(write_yaml, client):
     result = run_search(load_experiment(function_experiment(write_yaml)))
     check_median_decisions(client, check_pruned_trials(client, result, "value"))
+
+
+def test_the_report_and_show_set_pruned_trials_apart(write_yaml, client, tmp_path):
+    result = run_search(load_experiment(function_experiment(write_yaml)))
+    trials = load_trials(client, result.parent_run_id)
+    build_report(trials, tmp_path / "report")
+    page = html.unescape((tmp_path / "report" / "index.html").read_text())
+    assert f"'PRUNED': {result.n_pruned}" in page and f"'FINISHED': {result.n_ok}" in page
+    shown = CliRunner().invoke(main, ["show", result.parent_run_id, "--top", "100"])
+    assert shown.exit_code == 0, shown.output
+    pruned_ids = {r.run_id for r in result.records if r.pruned}
+    assert not any(run_id in shown.output for run_id in pruned_ids)
 
 
 def check_median_decisions(client, runs) -> None:
