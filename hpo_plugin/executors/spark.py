@@ -14,9 +14,11 @@ Each slot's jobs run in a job group of its own, so an interrupted search cancels
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
+import time
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -29,13 +31,21 @@ from hpo_plugin.executors.context import TrialContext
 from hpo_plugin.executors.local import PoolTrials, point_params
 from hpo_plugin.executors.trial import evaluate_trial, hyperopt_result, run_trial
 from hpo_plugin.objectives.base import Objective
-from hpo_plugin.pruners import Board
+from hpo_plugin.pruners import Board, Reporter, loss_of
 from hpo_plugin.tracking.client import QUIET_MLFLOW, absolute_uri, end_run
-from hpo_plugin.tracking.records import FAILED, KILLED, RUNNING, TrialRecord
-from hpo_plugin.tracking.schema import ERROR_TAG, PARENT_RUN_TAG, TRIAL_NUMBER_TAG, paged
+from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, TrialRecord
+from hpo_plugin.tracking.schema import (
+    ERROR_TAG,
+    PARENT_RUN_TAG,
+    TRIAL_NUMBER_TAG,
+    curve_metric,
+    finished_curves,
+    paged,
+)
 from hpo_plugin.tracking.writer import ChildRuns, WriterSpec
 
 _RUNS: dict[tuple[str, str], ChildRuns] = {}  # per Python worker: one MLflow writer per search
+REFRESH_S = 1.0  # how often a pruned trial's task reads the trials finished since it started
 
 
 class _Synchronous:
@@ -55,9 +65,44 @@ class _Synchronous:
             setattr(record, key, value)
 
 
-def _evaluate(objective: Objective, tracking_uri: str, board: Board, record: TrialRecord) -> Any:
+def _evaluate(objective: Objective, tracking_uri: str, reporter: Reporter, record: TrialRecord) -> Any:
     with threadpool_limits(limits=objective.n_threads):
-        return evaluate_trial(objective, record, tracking_uri, board.reporter(record.number))
+        return evaluate_trial(objective, record, tracking_uri, reporter)
+
+
+@dataclass(frozen=True)
+class Curves:
+    """The metric trials' steps are logged under, and its direction: how a task reads them back."""
+
+    key: str
+    maximize: bool
+
+
+class _Refreshed:
+    """A task's pruner, on the board copy it was shipped plus, read from MLflow at most once a
+    second, the trials that finished since (their curves are logged before their task ends)."""
+
+    def __init__(self, board: Board, runs: ChildRuns, curves: Curves, number: int) -> None:
+        self.board, self.runs, self.curves, self.number = board, runs, curves, number
+        self._read_at = -math.inf
+
+    def __call__(self, step: int, loss: float) -> bool:
+        if time.monotonic() - self._read_at >= REFRESH_S:
+            self._read_at = time.monotonic()
+            self._refresh()
+        return self.board.report(self.number, step, loss)
+
+    def _refresh(self) -> None:
+        known = {*self.board.steps, *self.board.completed, self.number}
+        runs, key = self.runs, self.curves.key
+        try:
+            found = finished_curves(runs.client, runs.experiment_id, runs.parent_run_id, key, known)
+        except Exception:  # the store is out of reach: decide on what the task has
+            return
+        for number, curve, loss, pruned in found:
+            steps = {step: loss_of(value, self.curves.maximize) for step, value in curve.items()}
+            record = TrialRecord(number, {}, status=FINISHED, loss=loss, steps=steps, pruned_step=pruned)
+            self.board.finish(record)
 
 
 @dataclass(frozen=True)
@@ -66,7 +111,8 @@ class SparkTrial:
     created and filled in the task, and the finished record goes back to the driver.
 
     A task cannot ask the driver mid-trial (that would take a server of our own), so its pruner
-    reads a copy of the search's board made when the task started: the trials finished by then.
+    reads a copy of the search's board made when the task started, brought up to date from MLflow
+    (:class:`_Refreshed`) with the trials that finished since.
     """
 
     objective: Any  # a Broadcast of the search's Objective: shipped to each executor once
@@ -74,6 +120,7 @@ class SparkTrial:
     number: int
     params: dict[str, Any]
     board: Board  # the search's step values when this trial started
+    curves: Curves
 
     def __call__(self, partition) -> list[TrialRecord]:
         for _ in partition:  # read to its end, PySpark reuses this Python worker for later tasks
@@ -83,7 +130,8 @@ class SparkTrial:
         record = TrialRecord(self.number, self.params)
         key = (self.spec.tracking_uri, self.spec.parent_run_id)
         runs = _RUNS.get(key) or _RUNS.setdefault(key, self.spec.connect())
-        evaluate = partial(_evaluate, objective, self.spec.tracking_uri, self.board)
+        ask = _Refreshed(self.board, runs, self.curves, self.number) if self.board.prunes else None
+        evaluate = partial(_evaluate, objective, self.spec.tracking_uri, Reporter(ask))
         run_trial(record, evaluate, _Synchronous(runs), self.board)
         return [record]
 
@@ -147,9 +195,10 @@ def run(ctx: TrialContext) -> None:
 def _serve(trials: PoolTrials, context, shipped, spec: WriterSpec, ctx: TrialContext, group: str) -> None:
     context.setJobGroup(group, "hpo_plugin trials", interruptOnCancel=True)
     space = ctx.prepared.hyperopt_space
+    curves = Curves(curve_metric(ctx.config), ctx.config.objective.maximize)
     while (doc := trials.take()) is not None:
         record = TrialRecord(ctx.numbers.take(), point_params(doc, space))
-        task = SparkTrial(shipped, spec, record.number, record.params, ctx.board.snapshot())
+        task = SparkTrial(shipped, spec, record.number, record.params, ctx.board.snapshot(), curves)
         try:
             (record,) = context.parallelize([0], 1).mapPartitions(task).collect()
         except Exception as exc:  # the task died (executor lost) or was cancelled

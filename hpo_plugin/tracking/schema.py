@@ -128,6 +128,24 @@ def load_trials(client, parent_run_id: str) -> SearchTrials:
     return SearchTrials(parent, frame, params)
 
 
+def finished_curves(
+    client, experiment_id: str, parent_run_id: str, key: str, known: set[int]
+) -> list[tuple[int, dict[int, float], float | None, int | None]]:
+    """``(number, {step: value of key}, loss, pruned step)`` of the search's finished trials not
+    in ``known``: what a Spark task's pruner reads of the trials that finished after it started."""
+    query = f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}' and attributes.status = 'FINISHED'"
+    found = []
+    for run in paged(client.search_runs, [experiment_id], query, max_results=5000):
+        number = int(run.data.tags.get(TRIAL_NUMBER_TAG, 0))
+        if number in known:
+            continue
+        points = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: (m.step, m.timestamp))
+        pruned = run.data.tags.get(PRUNED_TAG)
+        curve = {m.step: m.value for m in points}  # a step's latest value (a curve's final one)
+        found.append((number, curve, run.data.metrics.get(LOSS_METRIC), int(pruned) if pruned else None))
+    return found
+
+
 def completed(frame: pd.DataFrame) -> pd.DataFrame:
     """The trials of a :func:`load_trials` frame that finished with a loss and were not pruned."""
     if frame.empty:

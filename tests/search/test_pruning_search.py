@@ -8,6 +8,7 @@ import os
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from conftest import QUIET, UNREGISTERED, children_of
 from hpo_plugin.cli import main
 from hpo_plugin.config import load_experiment
 from hpo_plugin.errors import SearchInterrupted
+from hpo_plugin.pruners import Board, MedianPruner
 from hpo_plugin.report import build_report
 from hpo_plugin.search import run_search
 from hpo_plugin.search.bare import run_bare
@@ -154,6 +156,25 @@ def test_the_pruner_decides_across_worker_processes_and_spark_tasks(write_yaml, 
     for run in runs:
         if "hpo.pruned" in run.data.tags:  # stopped because finished trials did better at that step
             assert (float(run.data.params["x"]) - 1.0) ** 2 > min(finished_gaps)
+
+
+def test_a_spark_task_reads_the_trials_finished_after_it_started_from_mlflow(write_yaml, client):
+    from hpo_plugin.executors.spark import Curves, _Refreshed
+
+    result = run_search(load_experiment(function_experiment(write_yaml)))
+    parent = client.get_run(result.parent_run_id)
+    runs = SimpleNamespace(
+        client=client, experiment_id=parent.info.experiment_id, parent_run_id=parent.info.run_id
+    )
+    board = Board(MedianPruner(warmup_trials=3))  # what a task launched before any trial finished got
+    ask = _Refreshed(board, runs, Curves("value", False), number=99)
+    finished = [r for r in result.records if r.scored]
+    median = float(np.median([r.loss + 1.0 for r in finished]))
+    assert ask(1, median + 0.5) is True  # judged against every finished trial, read back from MLflow
+    assert set(board.completed) == {r.number for r in finished}
+    assert {n for n in board.steps if n != 99} == {r.number for r in result.records}
+    first = board.steps[finished[0].number]  # its curve, ending at its final value
+    assert first[4] == pytest.approx(finished[0].loss + 0.25) and first[5] == pytest.approx(finished[0].loss)
 
 
 def test_xgboost_reports_every_k_rounds_and_pruned_trials_stop_early(tiny, client):
