@@ -284,8 +284,8 @@ def report(
 ) -> bool:
     """Print one space's table and its verdict; whether our default meets the issue's target there:
     at or below Optuna's TPE at every budget on 3 of 4 datasets (3/4 of those given), and at 30
-    and 50 trials never
-    worse than hyperopt's default TPE by more than one standard error (of the per-seed difference)."""
+    and 50 trials never worse than hyperopt's default TPE by more than one standard error (of the
+    per-seed difference)."""
     budgets = [b for b in BUDGETS if b <= budget]
     held_out = " (held out)" if SPACES[space][0] else ""
     print(f"\n### space {space}{held_out}: seeds {seeds}, budget {budget}")
