@@ -153,7 +153,7 @@ def test_only_search_parents_with_a_successful_trial_are_registered(tiny, client
         registry.register_search(client, run.info.run_id, "cancer")
     from hpo_plugin.objectives import EstimatorObjective
 
-    monkeypatch.setattr(EstimatorObjective, "evaluate", lambda self, params: 1 / 0)
+    monkeypatch.setattr(EstimatorObjective, "evaluate", lambda self, params, *rest: 1 / 0)
     result = CliRunner().invoke(main, ["search", str(experiment(tiny))])
     assert result.exit_code == 2 and "all 4 trials failed" in result.output
     (parent,) = [r for r in client.search_runs(["1"]) if r.data.tags.get("hpo.role") == "search"]

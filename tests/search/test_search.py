@@ -254,7 +254,7 @@ def test_failing_and_nan_trials_are_failed_children_and_the_search_goes_on(tiny,
     calls = {"n": 0}
     real = EstimatorObjective.evaluate
 
-    def flaky(self, params):
+    def flaky(self, params, *rest):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("boom in fit")
@@ -294,7 +294,7 @@ def test_nan_loss_fails_the_trial(tiny, monkeypatch):
 
 
 def test_all_trials_failing_ends_the_parent_failed_with_one_message(tiny, client, monkeypatch):
-    monkeypatch.setattr(EstimatorObjective, "evaluate", lambda self, params: 1 / 0)
+    monkeypatch.setattr(EstimatorObjective, "evaluate", lambda self, params, *rest: 1 / 0)
     with pytest.raises(SearchError, match="all 4 trials failed; first error: ZeroDivisionError"):
         run_search(load_experiment(tiny()))
     (parent,) = [
@@ -310,7 +310,7 @@ def test_ctrl_c_ends_parent_and_in_flight_child_killed(tiny, client, monkeypatch
     real = EstimatorObjective.evaluate
     calls = {"n": 0}
 
-    def interrupted(self, params):
+    def interrupted(self, params, *rest):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
