@@ -26,6 +26,7 @@ from hpo_plugin.tracking.schema import (
     SearchTrials,
     completed,
     load_trials,
+    pruned,
 )
 
 REPORT_DIR = "report"
@@ -108,9 +109,9 @@ def _history(trials: SearchTrials):
     ax.scatter(ok["number"], ok["loss"], s=14, label="trial loss")
     best = ok["loss"].cummin()
     ax.step(ok["number"], best, where="post", color="tab:orange", label="best so far")
-    pruned = frame[frame["pruned_step"].notna() & np.isfinite(frame["loss"])]
-    if len(pruned):
-        ax.scatter(pruned["number"], pruned["loss"], s=14, marker="v", color="tab:gray", label="pruned")
+    stopped = frame[pruned(frame) & np.isfinite(frame["loss"])]
+    if len(stopped):
+        ax.scatter(stopped["number"], stopped["loss"], s=14, marker="v", color="tab:gray", label="pruned")
     failed = frame[frame["status"] != "FINISHED"]
     if len(failed):
         top = ok["loss"].max() if len(ok) else 1.0
@@ -208,7 +209,7 @@ def _html(trials: SearchTrials, scores: dict[str, float], out_dir: Path) -> str:
         for name in PLOTS
     )
     frame = trials.frame
-    status = frame["status"].where(frame["pruned_step"].isna(), "PRUNED") if len(frame) else frame
+    status = frame["status"].where(~pruned(frame), "PRUNED") if len(frame) else frame
     counts = status.value_counts().to_dict() if len(frame) else {}
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"

@@ -150,7 +150,14 @@ def completed(frame: pd.DataFrame) -> pd.DataFrame:
     """The trials of a :func:`load_trials` frame that finished with a loss and were not pruned."""
     if frame.empty:
         return frame
-    return frame[(frame["status"] == "FINISHED") & np.isfinite(frame["loss"]) & frame["pruned_step"].isna()]
+    return frame[(frame["status"] == "FINISHED") & np.isfinite(frame["loss"]) & ~pruned(frame)]
+
+
+def pruned(frame: pd.DataFrame) -> pd.Series:
+    """Which rows of a :func:`load_trials` frame are pruned trials (a frame without the column: none)."""
+    if "pruned_step" not in frame:
+        return pd.Series(False, index=frame.index)
+    return frame["pruned_step"].notna()
 
 
 def _number(value: str):
