@@ -23,6 +23,7 @@ import yaml
 
 from hpo_plugin.objectives.base import TrialFailed, TrialOutcome
 from hpo_plugin.pruners import Reporter, TrialPruned, loss_of
+from hpo_plugin.tracking.schema import curve
 
 MLPROJECT_FILE = "MLproject"  # the documented name of an MLflow project's spec file
 FOLLOW_S = 0.5  # how often a pruned search reads a running entry point's metric
@@ -97,8 +98,9 @@ class EntryPointObjective:
         TrialPruned) if the pruner says so. Whether it exited cleanly."""
         while True:
             running = submitted.get_status() == "RUNNING"
-            for step, value in _new_steps(client, run_id, self.metric, reporter.last_step):
-                if reporter.report(step, loss_of(value, self.maximize)) and running:
+            after = -1 if reporter.last_step is None else reporter.last_step
+            for step, value in curve(client, run_id, self.metric).items():
+                if step > after and reporter.report(step, loss_of(value, self.maximize)) and running:
                     submitted.cancel()
                     raise TrialPruned()
             if not running:
@@ -107,16 +109,6 @@ class EntryPointObjective:
 
     def refit_and_test(self, params: Mapping[str, Any]) -> tuple[Any, dict[str, float]]:
         raise NotImplementedError("an entry point's final model is its best trial's model")
-
-
-def _new_steps(client, run_id: str, metric: str, after: int | None) -> list[tuple[int, float]]:
-    """The metric's values at steps after ``after``, in step order (the last value of a step)."""
-    by_step = {m.step: m.value for m in sorted(client.get_metric_history(run_id, metric), key=_when)}
-    return sorted((step, value) for step, value in by_step.items() if after is None or step > after)
-
-
-def _when(metric) -> tuple[int, int]:
-    return metric.step, metric.timestamp
 
 
 def check_entry_point(project: str, entry_point: str) -> None:

@@ -94,10 +94,6 @@ class Board:
             copy.completed = dict(self.completed)
             return copy
 
-    def last_step(self, number: int) -> int | None:
-        steps = self.steps.get(number)
-        return next(reversed(steps)) if steps else None
-
     def first_at_or_after(self, number: int, step: int) -> float | None:
         """Trial ``number``'s value at its first reported step at or after ``step``, if any."""
         if (number, step) in self._first_at:

@@ -31,6 +31,7 @@ from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, WARM_
 from hpo_plugin.tracking.schema import (
     ERROR_TAG,
     SPACE_PARAM_PREFIX,
+    curve,
     curve_metric,
     load_trials,
     logged_metrics,
@@ -138,16 +139,11 @@ def load_history(
         records.append(_record(client, row, decode(space_eval(hyperopt_space, vals))))
     if config.search.pruning is not None:  # the resumed pruner compares with their curves too
         key = curve_metric(config)
-        for record in records:
-            points = client.get_metric_history(record.run_id, key) if record.status == FINISHED else []
-            record.steps = {m.step: loss_of(m.value, config.objective.maximize) for m in _in_order(points)}
+        for record in (r for r in records if r.status == FINISHED):
+            values = curve(client, record.run_id, key)
+            record.steps = {step: loss_of(value, config.objective.maximize) for step, value in values.items()}
     trials.refresh()
     return History(trials, records, next_number, warm.n_warm if warm else 0)
-
-
-def _in_order(points):
-    """Metric history by step, the latest value of a step last (a curve's final value wins)."""
-    return sorted(points, key=lambda m: (m.step, m.timestamp))
 
 
 def _record(client: MlflowClient, row: dict, params: dict[str, Any]) -> TrialRecord:

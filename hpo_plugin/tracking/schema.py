@@ -139,11 +139,17 @@ def finished_curves(
         number = int(run.data.tags.get(TRIAL_NUMBER_TAG, 0))
         if number in known:
             continue
-        points = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: (m.step, m.timestamp))
         pruned = run.data.tags.get(PRUNED_TAG)
-        curve = {m.step: m.value for m in points}  # a step's latest value (a curve's final one)
-        found.append((number, curve, run.data.metrics.get(LOSS_METRIC), int(pruned) if pruned else None))
+        loss = run.data.metrics.get(LOSS_METRIC)
+        found.append((number, curve(client, run.info.run_id, key), loss, int(pruned) if pruned else None))
     return found
+
+
+def curve(client, run_id: str, key: str) -> dict[int, float]:
+    """A run's metric ``key`` by step, in step order; a step logged twice keeps its latest value
+    (a trial's curve ends at its final value, logged at the last step after the reported one)."""
+    points = sorted(client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
+    return {m.step: m.value for m in points}
 
 
 def completed(frame: pd.DataFrame) -> pd.DataFrame:
