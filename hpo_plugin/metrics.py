@@ -1,7 +1,8 @@
 """Metric registry: every metric a trial can report, per task, and its natural direction.
 
-scikit-learn's definitions; the simple ones (and log loss) in plain numpy, without scikit-learn's
-input checks, because a pruned search scores them every few boosting rounds.
+scikit-learn's definitions, computed in plain numpy without scikit-learn's input checks (tested
+against scikit-learn's values): a pruned search scores every few boosting rounds, and a fast
+trial's checks took longer than its fit.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn import metrics as skm
+from sklearn.pipeline import Pipeline
 
 BINARY, MULTICLASS, REGRESSION = "binary", "multiclass", "regression"
 TASKS = (BINARY, MULTICLASS, REGRESSION)
@@ -38,18 +39,59 @@ def _log_loss(y, pred, proba, task, k):
     return float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), np.asarray(y, dtype=int)], eps, 1 - eps))))
 
 
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``values``, ties sharing their average rank."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    first = np.concatenate(([True], ordered[1:] != ordered[:-1]))
+    starts = np.flatnonzero(first)
+    ends = np.append(starts[1:], len(ordered))
+    ranks = np.empty(len(values))
+    ranks[order] = ((starts + ends + 1) / 2.0)[np.cumsum(first) - 1]
+    return ranks
+
+
+def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve (the Mann-Whitney statistic; a tie counts one half)."""
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    return float((_ranks(score)[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def _roc_auc(y, pred, proba, task, k):
-    if len(np.unique(y)) < 2:
+    """scikit-learn's ``roc_auc_score``: binary, or one-vs-rest macro over ``k`` classes."""
+    y = np.asarray(y)
+    present = np.unique(y)
+    if len(present) < 2 or (task != BINARY and len(present) < k):
         return float("nan")
+    proba = np.asarray(proba, dtype=float)
     if task == BINARY:
-        return skm.roc_auc_score(y, proba[:, 1])
-    if len(np.unique(y)) < k:
-        return float("nan")
-    return skm.roc_auc_score(y, proba, multi_class="ovr", labels=list(range(k)))
+        return _binary_auc(y == 1, proba[:, 1])
+    return float(np.mean([_binary_auc(y == c, proba[:, c]) for c in range(k)]))
 
 
 def _f1(y, pred, proba, task, k):
-    return skm.f1_score(y, pred, average="binary" if task == BINARY else "macro", zero_division=0)
+    """scikit-learn's ``f1_score`` with ``zero_division=0``: of class 1, or the macro mean over the
+    labels in ``y`` or ``pred``."""
+    y, pred = np.asarray(y), np.asarray(pred)
+    labels = [1] if task == BINARY else np.union1d(y, pred)
+    scores = []
+    for label in labels:
+        is_true, is_pred = y == label, pred == label
+        tp = np.count_nonzero(is_true & is_pred)
+        denominator = np.count_nonzero(is_true) + np.count_nonzero(is_pred)
+        scores.append(2 * tp / denominator if denominator else 0.0)
+    return float(np.mean(scores))
+
+
+def _r2(y, pred, proba, task, k):
+    """scikit-learn's ``r2_score``: 1.0 for a perfect fit of a constant target, else 0.0 there."""
+    y = np.asarray(y, dtype=float)
+    residual = float(np.sum((y - pred) ** 2))
+    total = float(np.sum((y - y.mean()) ** 2))
+    if total == 0:
+        return 1.0 if residual == 0 else 0.0
+    return 1 - residual / total
 
 
 METRICS: dict[str, Metric] = {
@@ -71,7 +113,7 @@ METRICS: dict[str, Metric] = {
             False,
             lambda y, p, pr, t, k: float(np.mean(np.abs(np.asarray(y, dtype=float) - p))),
         ),
-        Metric("r2", frozenset({REGRESSION}), True, lambda y, p, pr, t, k: skm.r2_score(y, p)),
+        Metric("r2", frozenset({REGRESSION}), True, _r2),
     )
 }
 
@@ -82,7 +124,13 @@ def metrics_for(task: str) -> list[Metric]:
 
 
 def score(model, X, y: np.ndarray, task: str, n_classes: int) -> dict[str, float]:
-    """Every metric of the task for a fitted model on (X, y)."""
+    """Every metric of the task for a fitted model on (X, y).
+
+    A Pipeline's preprocessing runs once for both predictions (what ``Pipeline.predict`` and
+    ``predict_proba`` do each time).
+    """
+    if isinstance(model, Pipeline) and len(model) > 1:
+        X, model = model[:-1].transform(X), model[-1]
     pred = np.asarray(model.predict(X))
     has_proba = task in CLASSIFICATION and hasattr(model, "predict_proba")
     proba = np.asarray(model.predict_proba(X)) if has_proba else None

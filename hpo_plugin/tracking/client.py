@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from hpo_plugin.errors import TrackingError
 from hpo_plugin.tracking.records import now_ms
 from hpo_plugin.tracking.schema import PARENT_RUN_TAG, RUN_NAME_TAG
+from hpo_plugin.tracking.sqlite import use_wal
 
 PARAM_VALUE_LIMIT = 6000
 # For MLflow in helper processes (trial writer, Spark tasks): trial runs log synchronously
@@ -58,7 +59,8 @@ def retrying(call, *args, attempts: int = 6, **kwargs):
 
 
 def prepare_store(tracking_uri: str) -> None:
-    """Create or migrate a sqlite store once, under a file lock, before any work starts.
+    """Create or migrate a sqlite store once, under a file lock, before any work starts, and
+    put it in WAL journal mode (:mod:`hpo_plugin.tracking.sqlite`).
 
     MLflow creates and migrates the schema on first use; several searches starting together on
     a new file would run those migrations at the same time and break each other.
@@ -72,6 +74,7 @@ def prepare_store(tracking_uri: str) -> None:
     with open(db.with_name(db.name + ".hpo-init.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         MlflowClient(tracking_uri).search_experiments(max_results=1)
+        use_wal(str(db))
 
 
 def get_or_create_experiment(client: MlflowClient, name: str) -> str:

@@ -28,6 +28,7 @@ import pandas as pd
 import yaml
 from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 from mlflow.models import Model, ModelSignature, infer_signature
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 from mlflow.types.schema import AnyType, ColSpec, Schema
 
@@ -100,7 +101,10 @@ class ModelLogger:
                 self.client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
                 template = self._template(files, fitted)
                 template.complete(files, logged.artifact_location, run_id, logged.model_id)
-                self.client.log_model_artifacts(logged.model_id, files.path)
+                # The repository of the location just created (``log_model_artifacts`` would
+                # read the model back from the store to find it).
+                repository = get_artifact_repository(logged.artifact_location, self.client.tracking_uri)
+                repository.log_artifacts(files.path)
             except BaseException:
                 self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
                 raise

@@ -38,6 +38,7 @@ from hpo_plugin.tracking.logged_models import ModelLogger, warm_up
 from hpo_plugin.tracking.modelfiles import ModelFiles
 from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, TrialLog, TrialRecord, now_ms
 from hpo_plugin.tracking.schema import ERROR_TAG, LOSS_METRIC, PRUNED_TAG, TRIAL_NUMBER_TAG
+from hpo_plugin.tracking.sqlite import relax_syncs
 
 THREAD_ENV = "HPO_TRIAL_WRITER"
 
@@ -141,6 +142,7 @@ class WriterSpec:
     served: Any = None  # a ServedModel without its model: how the models answer through pyfunc
 
     def connect(self) -> ChildRuns:
+        relax_syncs()
         client = MlflowClient(self.tracking_uri)
         models = ModelLogger(client, self.experiment_id, self.signature, self.input_example, self.served)
         return ChildRuns(client, self.experiment_id, self.parent_run_id, self.tags, models)

@@ -1,0 +1,57 @@
+"""sqlite stores: WAL journal mode on the file, relaxed syncs only in WAL mode."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import sqlalchemy
+from mlflow.tracking import MlflowClient
+
+from hpo_plugin.tracking.client import prepare_store
+from hpo_plugin.tracking.sqlite import relax_syncs, use_wal
+
+FULL, NORMAL = 2, 1
+
+
+def _synchronous(path) -> int:
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as connection:
+            return connection.exec_driver_sql("PRAGMA synchronous").scalar()
+    finally:
+        engine.dispose()
+
+
+def test_a_prepared_store_is_in_wal_mode_and_mlflow_reads_it(tmp_path):
+    db = tmp_path / "mlflow.db"
+    prepare_store(f"sqlite:///{db}")
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    client = MlflowClient(f"sqlite:///{db}")
+    experiment = client.create_experiment("e")
+    run = client.create_run(experiment)
+    assert client.get_run(run.info.run_id).info.experiment_id == experiment
+
+
+def test_relaxed_syncs_apply_to_wal_files_only(tmp_path):
+    relax_syncs()
+    relax_syncs()  # once per process
+    wal, journal = tmp_path / "wal.db", tmp_path / "journal.db"
+    for path in (wal, journal):
+        sqlite3.connect(path).close()
+    use_wal(str(wal))
+    assert _synchronous(wal) == NORMAL
+    assert _synchronous(journal) == FULL
+
+
+def test_a_file_another_process_holds_keeps_its_mode(tmp_path):
+    db = tmp_path / "held.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        use_wal(str(db))  # no error: this search is only slower
+    finally:
+        holder.execute("COMMIT")
+    assert holder.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    holder.close()
