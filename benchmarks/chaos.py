@@ -118,7 +118,7 @@ def signals(tmp: Path, env: dict, client: MlflowClient) -> dict[str, str]:
         config = {
             "name": name,
             **BASE,
-            "search": {**BASE["search"], "max_evals": 30},
+            "search": {**BASE["search"], "max_evals": 300},  # still running when the signal comes
             "register": {"enabled": False},
         }
         path.write_text(yaml.safe_dump(config))

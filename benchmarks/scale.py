@@ -84,8 +84,14 @@ def writer_pid() -> int | None:
 def memory_now() -> dict[str, dict[str, float]]:
     found = {"search": memory_mb(os.getpid())}
     if (pid := writer_pid()) is not None:
-        found["writer"] = memory_mb(pid)
+        found["writer"] = {**memory_mb(pid), "cpu_s": cpu_s(pid)}
     return found
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def report_peak_mb(run_id: str) -> float:
@@ -133,8 +139,9 @@ def main() -> None:
     config = config.model_copy(update={"data": config.data.model_copy(update={"dataset": "iris"})})
     with tempfile.TemporaryDirectory() as tmp:
         mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), cpu_s(os.getpid())
         result = run_search(config)
+        search_cpu = cpu_s(os.getpid()) - cpu_before
         elapsed = time.perf_counter() - started
         at_end = memory_now()
         os.environ["MLFLOW_TRACKING_URI"] = mlflow.get_tracking_uri()
@@ -168,6 +175,12 @@ def main() -> None:
                 f"at the end {at_end[name]['rss']:.0f}; peak_rss_mb {at_end[name]['peak']:.0f}"
             )
     print(f"memory hpo report: peak_rss_mb {report_mb:.0f}")
+    # Both processes share this machine's cores: their CPU time over the cores bounds the search.
+    writer_cpu = at_end.get("writer", {}).get("cpu_s", float("nan"))
+    print(
+        f"cpu_s search {search_cpu:.1f} writer {writer_cpu:.1f} (since its start, imports included) "
+        f"over {os.cpu_count()} cores: at least {(search_cpu + writer_cpu) / os.cpu_count():.1f} s"
+    )
     try:
         import optuna_integration  # noqa: F401
     except ImportError:

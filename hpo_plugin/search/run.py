@@ -106,10 +106,10 @@ def _ends_runs(ctx: TrialContext, client: MlflowClient, parent_id: str, source: 
     try:
         with _interruptible():
             yield
-    except (KeyboardInterrupt, SearchInterrupted) as exc:
+    except (KeyboardInterrupt, _Terminated) as exc:
         ctx.writer.close(client)
         end_run(client, parent_id, KILLED)
-        reason = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        reason = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
         kept = sum(r.status == FINISHED for r in ctx.writer.records + ctx.records)
         raise SearchInterrupted(
             f"search stopped by {reason}: parent run {parent_id} and its unfinished trial "
@@ -123,6 +123,11 @@ def _ends_runs(ctx: TrialContext, client: MlflowClient, parent_id: str, source: 
     end_run(client, parent_id, FINISHED)
 
 
+class _Terminated(BaseException):
+    """SIGTERM in the search thread. Not an Exception, like Ctrl-C's KeyboardInterrupt: a trial's
+    ``except Exception`` (ours fails only that trial, a user's may do anything) must not take it."""
+
+
 @contextlib.contextmanager
 def _interruptible() -> Iterator[None]:
     """Turn SIGTERM into an exception in the search thread, like Ctrl-C."""
@@ -131,7 +136,7 @@ def _interruptible() -> Iterator[None]:
         return
 
     def on_term(signum, frame):
-        raise SearchInterrupted("terminated by SIGTERM")
+        raise _Terminated
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
