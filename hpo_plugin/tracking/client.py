@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from hpo_plugin.errors import TrackingError
 from hpo_plugin.tracking.records import now_ms
 from hpo_plugin.tracking.schema import PARENT_RUN_TAG, RUN_NAME_TAG
-from hpo_plugin.tracking.sqlite import use_wal
+from hpo_plugin.tracking.sqlite import relax_syncs, use_wal
 
 PARAM_VALUE_LIMIT = 6000
 # For MLflow in helper processes (trial writer, Spark tasks): trial runs log synchronously
@@ -59,8 +59,8 @@ def retrying(call, *args, attempts: int = 6, **kwargs):
 
 
 def prepare_store(tracking_uri: str) -> None:
-    """Create or migrate a sqlite store once, under a file lock, before any work starts, and
-    put it in WAL journal mode (:mod:`hpo_plugin.tracking.sqlite`).
+    """Create or migrate a sqlite store once, under a file lock, before any work starts, put it
+    in WAL journal mode and relax this process's syncs (:mod:`hpo_plugin.tracking.sqlite`).
 
     MLflow creates and migrates the schema on first use; several searches starting together on
     a new file would run those migrations at the same time and break each other.
@@ -69,12 +69,13 @@ def prepare_store(tracking_uri: str) -> None:
         return
     import fcntl
 
+    relax_syncs()
     db = Path(tracking_uri.removeprefix("sqlite:///"))
     db.parent.mkdir(parents=True, exist_ok=True)
     with open(db.with_name(db.name + ".hpo-init.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        use_wal(str(db))  # first: the connections MLflow opens next see WAL and relax their syncs
         MlflowClient(tracking_uri).search_experiments(max_results=1)
-        use_wal(str(db))
 
 
 def get_or_create_experiment(client: MlflowClient, name: str) -> str:
