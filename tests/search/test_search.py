@@ -308,45 +308,34 @@ def test_all_trials_failing_ends_the_parent_failed_with_one_message(tiny, client
     assert {c.info.status for c in children_of(client, parent)} == {"FAILED"}
 
 
-def test_ctrl_c_ends_parent_and_in_flight_child_killed(tiny, client, monkeypatch):
+def _ctrl_c():
+    raise KeyboardInterrupt
+
+
+def _sigterm():
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+@pytest.mark.parametrize(
+    ("interrupt", "named"), [(_ctrl_c, "Ctrl-C"), (_sigterm, "SIGTERM")], ids=["ctrl-c", "sigterm"]
+)
+def test_an_interrupt_in_a_trial_ends_parent_and_in_flight_child_killed(
+    tiny, client, monkeypatch, interrupt, named
+):
+    """Ctrl-C or SIGTERM while the third trial runs (its ``except Exception`` must not take it)."""
     real = EstimatorObjective.evaluate
     calls = {"n": 0}
 
     def interrupted(self, params, *rest):
         calls["n"] += 1
         if calls["n"] == 3:
-            raise KeyboardInterrupt
+            interrupt()
         return real(self, params)
 
     monkeypatch.setattr(EstimatorObjective, "evaluate", interrupted)
-    with pytest.raises(SearchInterrupted, match="ended KILLED; the 2 finished trials are kept"):
+    with pytest.raises(SearchInterrupted, match=rf"stopped by {named}: .* the 2 finished trials are kept"):
         run_search(load_experiment(tiny()))
-    experiment = client.get_experiment_by_name("tiny")
-    runs = client.search_runs([experiment.experiment_id])
-    by_name = {r.info.run_name: r.info.status for r in runs}
-    assert by_name == {
-        "search-tiny-tpe": "KILLED",
-        "trial-001": "FINISHED",
-        "trial-002": "FINISHED",
-        "trial-003": "KILLED",
-    }
-
-
-def test_sigterm_in_a_trial_stops_the_search_instead_of_failing_the_trial(tiny, client, monkeypatch):
-    """The signal lands inside the objective (a trial's ``except Exception`` must not take it)."""
-    real = EstimatorObjective.evaluate
-    calls = {"n": 0}
-
-    def terminated(self, params, *rest):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return real(self, params)
-
-    monkeypatch.setattr(EstimatorObjective, "evaluate", terminated)
-    with pytest.raises(SearchInterrupted, match=r"stopped by SIGTERM: .* the 2 finished trials are kept"):
-        run_search(load_experiment(tiny()))
-    assert calls["n"] == 3  # no trial after the signal
+    assert calls["n"] == 3  # no trial after it
     experiment = client.get_experiment_by_name("tiny")
     by_name = {r.info.run_name: r.info.status for r in client.search_runs([experiment.experiment_id])}
     assert by_name == {
