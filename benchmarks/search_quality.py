@@ -224,7 +224,8 @@ def _custom(prepared, settings: dict):
     if settings.pop("parzen", 0):
         from hpo_plugin.algorithms.parzen import ParzenTpe
 
-        fields = {k: int(v) if k.startswith("n_") else v for k, v in settings.items()}
+        kinds = {"multivariate": bool, "n_startup": int, "n_candidates": int, "prior_weight": float}
+        fields = {k: kinds[k](v) for k, v in settings.items()}
         suggest = ParzenTpe(prepared.config.space, **fields).suggest
     else:
         fields = {k: type(getattr(HYPEROPT_TPE, k))(v) for k, v in settings.items()}

@@ -131,11 +131,14 @@ class Mixture:
         return self.axis.low - step / 2, self.axis.high + step / 2
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return self.sample_from(rng, rng.choice(len(self.weights), size=size, p=self.weights))
+
+    def sample_from(self, rng: np.random.Generator, k: np.ndarray) -> np.ndarray:
+        """One draw from each kernel ``k[i]``."""
         low, high = self._bounds()
-        k = rng.choice(len(self.weights), size=size, p=self.weights)
         mu, sigma = self.mus[k], self.sigmas[k]
         a, b = ndtr((low - mu) / sigma), ndtr((high - mu) / sigma)
-        u = a + rng.random(size) * (b - a)
+        u = a + rng.random(len(k)) * (b - a)
         x = mu + sigma * ndtri(np.clip(u, EPS, 1 - EPS))
         x = np.clip(x, low, high)
         if self.axis.step:  # the grid point whose cell it fell in
@@ -143,7 +146,8 @@ class Mixture:
             x = np.clip(x, self.axis.low, self.axis.high)
         return x
 
-    def log_pdf(self, x: np.ndarray) -> np.ndarray:
+    def kernel_log_pdf(self, x: np.ndarray) -> np.ndarray:
+        """log density of each ``x`` (rows) under each kernel (columns)."""
         low, high = self._bounds()
         mu, sigma = self.mus[None, :], self.sigmas[None, :]
         x = x[:, None]
@@ -151,28 +155,48 @@ class Mixture:
         if self.axis.step:
             half = self.axis.step / 2
             mass = ndtr((x + half - mu) / sigma) - ndtr((x - half - mu) / sigma)
-            per_kernel = np.log(np.maximum(mass, EPS)) - norm
-        else:
-            z = (x - mu) / sigma
-            per_kernel = -0.5 * z**2 - np.log(sigma) - 0.5 * math.log(2 * math.pi) - norm
-        return _logsumexp(per_kernel + np.log(self.weights)[None, :])
+            return np.log(np.maximum(mass, EPS)) - norm
+        z = (x - mu) / sigma
+        return -0.5 * z**2 - np.log(sigma) - 0.5 * math.log(2 * math.pi) - norm
+
+    def log_pdf(self, x: np.ndarray) -> np.ndarray:
+        return _logsumexp(self.kernel_log_pdf(x) + np.log(self.weights)[None, :])
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """A choice's kernels (Optuna's): each puts weight 1 on its observed option plus a share of
+    the prior on every option; the last kernel is the prior (uniform)."""
+
+    weights: np.ndarray
+    kernels: np.ndarray  # kernel x option probabilities
+
+    @classmethod
+    def fit(cls, observations: np.ndarray, weights: np.ndarray, n: int, prior_weight: float) -> Categorical:
+        if len(observations) == 0:
+            return cls(np.array([1.0]), np.full((1, n), 1.0 / n))
+        n_kernels = len(observations) + 1
+        kernels = np.full((n_kernels, n), prior_weight / n_kernels)
+        kernels[np.arange(len(observations)), observations.astype(int)] += 1
+        kernels /= kernels.sum(axis=1, keepdims=True)
+        all_weights = np.append(weights, prior_weight)
+        return cls(all_weights / all_weights.sum(), kernels)
+
+    def sample_from(self, rng: np.random.Generator, k: np.ndarray) -> np.ndarray:
+        cumulative = self.kernels[k].cumsum(axis=1)
+        draws = (rng.random(len(k))[:, None] > cumulative).sum(axis=1)
+        return np.minimum(draws, self.kernels.shape[1] - 1).astype(float)
+
+    def kernel_log_pdf(self, x: np.ndarray) -> np.ndarray:
+        return np.log(self.kernels[:, x.astype(int)].T + EPS)
+
+    def probabilities(self) -> np.ndarray:
+        return self.weights @ self.kernels
 
 
 def _logsumexp(values: np.ndarray) -> np.ndarray:
     top = values.max(axis=1)
     return top + np.log(np.exp(values - top[:, None]).sum(axis=1))
-
-
-def _categorical(observations: np.ndarray, weights: np.ndarray, n: int, prior_weight: float) -> np.ndarray:
-    """Each option's probability under the choice's kernels (Optuna's categorical kernels)."""
-    if len(observations) == 0:
-        return np.full(n, 1.0 / n)
-    n_kernels = len(observations) + 1
-    kernels = np.full((n_kernels, n), prior_weight / n_kernels)
-    kernels[np.arange(len(observations)), observations.astype(int)] += 1
-    kernels /= kernels.sum(axis=1, keepdims=True)
-    mixture = np.append(weights, prior_weight)
-    return (mixture / mixture.sum()) @ kernels
 
 
 @dataclass(frozen=True)
@@ -183,6 +207,7 @@ class ParzenTpe:
     n_startup: int = 10
     n_candidates: int = 24
     prior_weight: float = 1.0
+    multivariate: bool = False  # joint kernels over a level's params (Optuna: multivariate, group)
 
     def suggest(self, new_ids, domain, trials, seed) -> list[dict[str, Any]]:
         rng = np.random.default_rng(seed)
@@ -215,36 +240,47 @@ class ParzenTpe:
         return point
 
     def _tpe(self, space, good: list[Mapping], bad: list[Mapping], rng, point: dict) -> dict:
+        """Propose ``space``'s params from the good and bad trials that have them, then each
+        chosen option's sub-space from the trials that chose it."""
+        groups = [list(space)] if self.multivariate else [[p] for p in space]
+        for group in groups:
+            for p, value in zip(group, self._propose(group, good, bad, rng), strict=True):
+                axis = None if p.kind == CHOICE else Axis.of(p)
+                point[p.label] = int(value) if axis is None else axis.from_axis(float(value), p.kind)
         for p in space:
-            good_values = [v[p.label] for v in good if p.label in v]
-            bad_values = [v[p.label] for v in bad if p.label in v]
-            w_good, w_bad = default_weights(len(good_values)), default_weights(len(bad_values))
             if p.kind == CHOICE:
-                n = len(p.options)
-                good_p = _categorical(np.array(good_values, dtype=int), w_good, n, self.prior_weight)
-                bad_p = _categorical(np.array(bad_values, dtype=int), w_bad, n, self.prior_weight)
-                candidates = rng.choice(n, size=self.n_candidates, p=good_p)
-                scores = np.log(good_p[candidates] + EPS) - np.log(bad_p[candidates] + EPS)
-                index = int(candidates[int(np.argmax(scores))])
-                point[p.label] = index
-                self._tpe(p.options[index].space, good, bad, rng, point)
-                continue
-            axis = Axis.of(p)
-            lower = Mixture.fit(
-                np.array([axis.to_axis(v) for v in good_values]), w_good, axis, self.prior_weight
-            )
-            upper = Mixture.fit(
-                np.array([axis.to_axis(v) for v in bad_values]), w_bad, axis, self.prior_weight
-            )
-            candidates = lower.sample(rng, self.n_candidates)
-            scores = lower.log_pdf(candidates) - upper.log_pdf(candidates)
-            point[p.label] = axis.from_axis(float(candidates[int(np.argmax(scores))]), p.kind)
+                index = point[p.label]
+                self._tpe(
+                    p.options[index].space,
+                    [v for v in good if v.get(p.label) == index],
+                    [v for v in bad if v.get(p.label) == index],
+                    rng,
+                    point,
+                )
         return point
 
-    def _mixture(self, values: list, weights: np.ndarray, axis: Axis) -> Mixture:
-        return Mixture.fit(
-            np.array([axis.to_axis(v) for v in values], dtype=float), weights, axis, self.prior_weight
-        )
+    def _propose(self, group: list[Param], good: list[Mapping], bad: list[Mapping], rng) -> list[float]:
+        """The best of ``n_candidates`` joint draws from the good estimator, by log l - log g."""
+        lower = [self._kernels(p, [v[p.label] for v in good]) for p in group]
+        upper = [self._kernels(p, [v[p.label] for v in bad]) for p in group]
+        weights = lower[0].weights
+        k = rng.choice(len(weights), size=self.n_candidates, p=weights)
+        draws = [kernels.sample_from(rng, k) for kernels in lower]
+
+        def log_density(estimator) -> np.ndarray:
+            joint = sum(kernels.kernel_log_pdf(x) for kernels, x in zip(estimator, draws, strict=True))
+            return _logsumexp(joint + np.log(estimator[0].weights)[None, :])
+
+        best = int(np.argmax(log_density(lower) - log_density(upper)))
+        return [float(x[best]) for x in draws]
+
+    def _kernels(self, p: Param, values: list) -> Mixture | Categorical:
+        weights = default_weights(len(values))
+        if p.kind == CHOICE:
+            return Categorical.fit(np.array(values, dtype=int), weights, len(p.options), self.prior_weight)
+        axis = Axis.of(p)
+        observations = np.array([axis.to_axis(v) for v in values], dtype=float)
+        return Mixture.fit(observations, weights, axis, self.prior_weight)
 
 
 def _history(trials) -> list[tuple[dict[str, Any], float]]:

@@ -26,7 +26,7 @@ SPACE = parse_space(
 )
 
 
-def search(loss, n: int, seed: int = 0, space=SPACE) -> list[dict]:
+def search(loss, n: int, seed: int = 0, space=SPACE, multivariate: bool = False) -> list[dict]:
     """The points a ParzenTpe search of ``n`` trials tries on ``loss`` (of the decoded params)."""
     seen: list[dict] = []
 
@@ -38,7 +38,7 @@ def search(loss, n: int, seed: int = 0, space=SPACE) -> list[dict]:
     fmin(
         objective,
         to_hyperopt(space),
-        algo=ParzenTpe(space).suggest,
+        algo=ParzenTpe(space, multivariate=multivariate).suggest,
         max_evals=n,
         trials=Trials(),
         rstate=np.random.default_rng(seed),
@@ -84,8 +84,9 @@ def test_a_continuous_mixture_is_a_density_on_its_range():
     assert draws.min() >= 0 and draws.max() <= 1
 
 
-def test_proposals_stay_in_the_space_and_take_a_branch_at_a_time():
-    seen = search(lambda p: p["rate"], 30)
+@pytest.mark.parametrize("multivariate", [False, True], ids=["independent", "multivariate"])
+def test_proposals_stay_in_the_space_and_take_a_branch_at_a_time(multivariate):
+    seen = search(lambda p: p["rate"], 30, multivariate=multivariate)
     for params in seen:
         assert 0.001 <= params["rate"] <= 1.0 and 0 <= params["fraction"] <= 1
         assert params["depth"] in range(2, 11) and isinstance(params["depth"], int)
@@ -93,23 +94,26 @@ def test_proposals_stay_in_the_space_and_take_a_branch_at_a_time():
         assert branch <= set(params) and not ({"gamma", "degree"} - branch) & set(params)
 
 
-def test_the_same_seed_proposes_the_same_points():
+@pytest.mark.parametrize("multivariate", [False, True], ids=["independent", "multivariate"])
+def test_the_same_seed_proposes_the_same_points(multivariate):
     def loss(p):
         return (math.log10(p["rate"]) + 2) ** 2 + p["fraction"]
 
-    assert search(loss, 25, seed=3) == search(loss, 25, seed=3)
-    assert search(loss, 25, seed=3) != search(loss, 25, seed=4)
+    first = search(loss, 25, seed=3, multivariate=multivariate)
+    assert first == search(loss, 25, seed=3, multivariate=multivariate)
+    assert first != search(loss, 25, seed=4, multivariate=multivariate)
 
 
-def test_it_homes_in_on_the_good_region_after_its_random_start():
+@pytest.mark.parametrize("multivariate", [False, True], ids=["independent", "multivariate"])
+def test_it_homes_in_on_the_good_region_after_its_random_start(multivariate):
     """Loss lowest at rate 0.01 and the rbf branch: after 10 random trials, the later proposals
     gather there (random search would keep half on poly and spread rate over 3 decades)."""
 
     def loss(p):
         return abs(math.log10(p["rate"]) + 2) + (0.0 if p["kernel"] == "rbf" else 1.0)
 
-    seen = search(loss, 60, seed=0)
+    seen = search(loss, 60, seed=0, multivariate=multivariate)
     late = seen[30:]
     assert sum(p["kernel"] == "rbf" for p in late) >= 24
     assert np.median([abs(math.log10(p["rate"]) + 2) for p in late]) < 0.3
-    assert min(loss(p) for p in seen) < min(loss(p) for p in seen[:10])
+    assert np.median([loss(p) for p in late]) < np.median([loss(p) for p in seen[:10]]) / 2
