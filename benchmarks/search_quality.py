@@ -363,7 +363,7 @@ def main() -> None:
     parser.add_argument("--candidate", help="judge this variant (parzen[start=1]) in place of ours")
     args = parser.parse_args()
     ours = args.candidate or OURS
-    variants = [ours if v == OURS else v for v in args.variants]
+    variants = list(dict.fromkeys([*args.variants, ours]))
     try:
         import optuna  # noqa: F401
     except ImportError:
