@@ -69,7 +69,7 @@ def prepare_store(tracking_uri: str) -> None:
         return
     import fcntl
 
-    relax_syncs()
+    relax_syncs(tracking_uri)
     db = Path(tracking_uri.removeprefix("sqlite:///"))
     db.parent.mkdir(parents=True, exist_ok=True)
     with open(db.with_name(db.name + ".hpo-init.lock"), "w") as lock:

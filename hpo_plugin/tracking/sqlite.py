@@ -16,12 +16,13 @@ documented sqlite settings, nothing of MLflow's schema:
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-_RELAXED: list[bool] = []
+_RELAXED: set[str] = set()  # the store files whose connections relax their syncs
 
 
 def use_wal(path: str) -> None:
@@ -38,13 +39,15 @@ def use_wal(path: str) -> None:
         pass
 
 
-def relax_syncs() -> None:
-    """From now on, this process's sqlite connections through SQLAlchemy sync a WAL file only at
-    checkpoints (``synchronous=NORMAL``); a rollback-journal file keeps its full syncs."""
-    if _RELAXED:
+def relax_syncs(tracking_uri: str) -> None:
+    """From now on, this process's SQLAlchemy connections to the sqlite store of ``tracking_uri``
+    sync its WAL file only at checkpoints (``synchronous=NORMAL``). Any other database this
+    process opens (a user's own, a store in a rollback journal) keeps its settings."""
+    if not tracking_uri.startswith("sqlite:///"):
         return
-    _RELAXED.append(True)
-    event.listen(Engine, "connect", _on_connect)
+    if not _RELAXED:
+        event.listen(Engine, "connect", _on_connect)
+    _RELAXED.add(os.path.realpath(tracking_uri.removeprefix("sqlite:///")))
 
 
 def _on_connect(connection, _record) -> None:
@@ -52,6 +55,9 @@ def _on_connect(connection, _record) -> None:
         return
     cursor = connection.cursor()
     try:
+        files = {row[2] for row in cursor.execute("PRAGMA database_list") if row[1] == "main"}
+        if not {os.path.realpath(f) for f in files if f} & _RELAXED:
+            return
         if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
             cursor.execute("PRAGMA synchronous=NORMAL")
     finally:

@@ -142,7 +142,7 @@ class WriterSpec:
     served: Any = None  # a ServedModel without its model: how the models answer through pyfunc
 
     def connect(self) -> ChildRuns:
-        relax_syncs()
+        relax_syncs(self.tracking_uri)
         client = MlflowClient(self.tracking_uri)
         models = ModelLogger(client, self.experiment_id, self.signature, self.input_example, self.served)
         return ChildRuns(client, self.experiment_id, self.parent_run_id, self.tags, models)

@@ -27,21 +27,25 @@ def test_a_prepared_store_is_in_wal_mode_and_mlflow_reads_it(tmp_path):
     prepare_store(f"sqlite:///{db}")
     with sqlite3.connect(db) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert _synchronous(db) == NORMAL  # this process's connections to it
     client = MlflowClient(f"sqlite:///{db}")
     experiment = client.create_experiment("e")
     run = client.create_run(experiment)
     assert client.get_run(run.info.run_id).info.experiment_id == experiment
 
 
-def test_relaxed_syncs_apply_to_wal_files_only(tmp_path):
-    relax_syncs()
-    relax_syncs()  # once per process
-    wal, journal = tmp_path / "wal.db", tmp_path / "journal.db"
-    for path in (wal, journal):
+def test_relaxed_syncs_apply_to_the_stores_named_and_in_wal_mode_only(tmp_path):
+    wal, journal, other = tmp_path / "wal.db", tmp_path / "journal.db", tmp_path / "users_own.db"
+    for path in (wal, journal, other):
         sqlite3.connect(path).close()
     use_wal(str(wal))
+    use_wal(str(other))
+    relax_syncs(f"sqlite:///{wal}")
+    relax_syncs(f"sqlite:///{journal}")
+    relax_syncs("http://127.0.0.1:5000")  # not a file: nothing to relax
     assert _synchronous(wal) == NORMAL
-    assert _synchronous(journal) == FULL
+    assert _synchronous(journal) == FULL  # a rollback journal keeps its syncs
+    assert _synchronous(other) == FULL  # a database of the user's own, not a store of ours
 
 
 def test_a_file_another_process_holds_keeps_its_mode(tmp_path):
