@@ -184,7 +184,7 @@ def run_one(task: tuple[str, str, str, int, int]) -> list[float]:
     raw_tpe = None if kind == "custom" else tpe
     prepared = prepare_search(_config(space, dataset, seed, budget, registered, raw_tpe))
     if kind == "custom":  # a candidate setting of our default: TPE settings (+ start points)
-        prepared = _custom(prepared, {**tpe, **({"parzen": 1} if algo == "parzen" else {})})
+        prepared = _custom(prepared, algo, dict(tpe))
     losses: list[float] = []
 
     def on_trial(point):
@@ -205,15 +205,13 @@ def _variant(name: str) -> tuple[str, str, dict | None]:
     (``parzen[start=1]``: :class:`hpo_plugin.algorithms.parzen.ParzenTpe`)."""
     if name in VARIANTS:
         return VARIANTS[name]
-    if name.startswith("parzen["):
-        body = name.removeprefix("parzen[").removesuffix("]")
-        return ("custom", "parzen", {k: float(v) for k, v in (i.split("=") for i in body.split(",") if i)})
-    body = name.removeprefix("tpe[").removesuffix("]")
-    settings = {k: float(v) for k, v in (item.split("=") for item in body.split(","))}
-    return ("custom", "tpe", settings)
+    family, _, body = name.partition("[")
+    items = [item.split("=") for item in body.removesuffix("]").split(",") if item]
+    settings = {k: float(v) for k, v in items}
+    return ("custom", family, settings)
 
 
-def _custom(prepared, settings: dict):
+def _custom(prepared, family: str, settings: dict):
     import dataclasses
 
     from hpo_plugin.algorithms.points import StartFrom
@@ -221,7 +219,7 @@ def _custom(prepared, settings: dict):
     from hpo_plugin.objectives.startpoints import start_points
 
     start = settings.pop("start", 0)
-    if settings.pop("parzen", 0):
+    if family == "parzen":
         from hpo_plugin.algorithms.parzen import ParzenTpe
 
         kinds = {"multivariate": bool, "n_startup": int, "n_candidates": int, "prior_weight": float}

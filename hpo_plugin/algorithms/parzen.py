@@ -190,9 +190,6 @@ class Categorical:
     def kernel_log_pdf(self, x: np.ndarray) -> np.ndarray:
         return np.log(self.kernels[:, x.astype(int)].T + EPS)
 
-    def probabilities(self) -> np.ndarray:
-        return self.weights @ self.kernels
-
 
 def _logsumexp(values: np.ndarray) -> np.ndarray:
     top = values.max(axis=1)

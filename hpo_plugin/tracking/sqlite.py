@@ -16,6 +16,7 @@ documented sqlite settings, nothing of MLflow's schema:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 
@@ -32,9 +33,8 @@ def use_wal(path: str) -> None:
     its mode and this search is only slower.
     """
     try:
-        with sqlite3.connect(path, timeout=1) as connection:
+        with contextlib.closing(sqlite3.connect(path, timeout=1)) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
-        connection.close()
     except sqlite3.OperationalError:
         pass
 
