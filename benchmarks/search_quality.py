@@ -39,7 +39,8 @@ CLASSIFICATION_METRIC, REGRESSION_METRIC = "log_loss", "rmse"
 BUDGETS = (15, 30, 50)
 # name -> how its searches are built: ("algo", registry name, raw TPE settings or None)
 VARIANTS = {
-    "tpe (ours, default)": ("algo", "tpe", None),
+    "gp (ours, default)": ("algo", "gp", None),
+    "tpe (ours, tuned)": ("algo", "tpe", None),
     "tpe (hyperopt defaults)": ("algo", "tpe", {}),
     "random": ("algo", "random", None),
     "anneal": ("algo", "anneal", None),
@@ -180,7 +181,7 @@ def run_one(task: tuple[str, str, str, int, int]) -> list[float]:
     from hpo_plugin.search import prepare_search
     from hpo_plugin.space import decode
 
-    registered = "tpe" if algo == "parzen" else algo  # a candidate runs in place of the default
+    registered = "tpe" if kind == "custom" else algo  # a candidate runs in place of the default
     raw_tpe = None if kind == "custom" else tpe
     prepared = prepare_search(_config(space, dataset, seed, budget, registered, raw_tpe))
     if kind == "custom":  # a candidate setting of our default: TPE settings (+ start points)
@@ -202,7 +203,7 @@ def run_one(task: tuple[str, str, str, int, int]) -> list[float]:
 
 def _variant(name: str) -> tuple[str, str, dict | None]:
     """A named variant, or a candidate default written ``tpe[n_startup_jobs=8,gamma=0.15,start=1]``
-    (``parzen[start=1]``: :class:`hpo_plugin.algorithms.parzen.ParzenTpe`)."""
+    (``gp[start=1,n_startup=5]``: :class:`hpo_plugin.algorithms.gp.GaussianProcessSearch`)."""
     if name in VARIANTS:
         return VARIANTS[name]
     family, _, body = name.partition("[")
@@ -219,12 +220,19 @@ def _custom(prepared, family: str, settings: dict):
     from hpo_plugin.objectives.startpoints import start_points
 
     start = settings.pop("start", 0)
-    if family == "parzen":
-        from hpo_plugin.algorithms.parzen import ParzenTpe
+    if family == "gp":
+        from hpo_plugin.algorithms.gp import GaussianProcessSearch
 
-        kinds = {"multivariate": bool, "n_startup": int, "n_candidates": int, "prior_weight": float}
+        kinds = {
+            "n_startup": int,
+            "n_candidates": int,
+            "n_local": int,
+            "n_best": int,
+            "local_scale": float,
+            "plugin": bool,
+        }
         fields = {k: kinds[k](v) for k, v in settings.items()}
-        suggest = ParzenTpe(prepared.config.space, **fields).suggest
+        suggest = GaussianProcessSearch(prepared.config.space, **fields).suggest
     else:
         fields = {k: type(getattr(HYPEROPT_TPE, k))(v) for k, v in settings.items()}
         suggest = dataclasses.replace(HYPEROPT_TPE, **fields).suggest()
@@ -287,7 +295,7 @@ def _fmt(values: list[float]) -> str:
     return f"{mean:.{digits}f} ± {spread:.{digits}f}"
 
 
-OURS, HYPEROPT, OPTUNA = "tpe (ours, default)", "tpe (hyperopt defaults)", "optuna tpe (reference)"
+OURS, HYPEROPT, OPTUNA = "gp (ours, default)", "tpe (hyperopt defaults)", "optuna tpe (reference)"
 
 
 def report(
@@ -358,7 +366,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS))
     parser.add_argument("--variants", nargs="*", default=[OURS, HYPEROPT, "random", OPTUNA])
     parser.add_argument("--fresh", action="store_true")
-    parser.add_argument("--candidate", help="judge this variant (parzen[start=1]) in place of ours")
+    parser.add_argument("--candidate", help="judge this variant (gp[start=1,n_startup=5]) in place of ours")
     args = parser.parse_args()
     ours = args.candidate or OURS
     variants = list(dict.fromkeys([*args.variants, ours]))

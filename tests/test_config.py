@@ -31,7 +31,7 @@ def test_shipped_experiments_validate(path):
 def test_default_experiment_matches_the_spec():
     config = load_experiment(EXPERIMENTS / "xgboost_breast_cancer.yaml")
     assert (config.model.family, config.data.dataset) == ("xgboost", "breast_cancer")
-    assert (config.search.algo, config.search.max_evals, config.search.seed) == ("tpe", 30, 0)
+    assert (config.search.algo, config.search.max_evals, config.search.seed) == ("gp", 30, 0)
 
 
 def test_model_selection_is_a_choice_over_families_with_prefixed_labels():
@@ -51,9 +51,19 @@ def test_overrides_change_the_settings_and_the_digest(write_yaml):
     assert other.digest != base.digest
 
 
+def test_gp_is_the_default_and_tpe_settings_alone_ask_for_tpe(write_yaml):
+    plain = TINY_XGB.replace("search: {algo: tpe, max_evals: 4, seed: 0}", "search: {max_evals: 4}")
+    assert load_experiment(write_yaml(plain)).search.algo == "gp"
+    tuned = plain.replace("search: {max_evals: 4}", "search: {max_evals: 4, tpe: {gamma: 0.5}}")
+    assert load_experiment(write_yaml(tuned)).search.algo == "tpe"
+    both = plain.replace("search: {max_evals: 4}", "search: {algo: gp, tpe: {gamma: 0.5}}")
+    with pytest.raises(ConfigError, match="'tpe' settings apply to algo: tpe, not gp"):
+        load_experiment(write_yaml(both))
+
+
 BAD_CONFIGS = [
     ("search: {algo: tpe, max_evals: 4, sed: 1}", "search.sed", "unknown key 'sed'"),
-    ("search: {algo: tpee}", "search.algo", "choose one of: anneal, atpe, grid, random, tpe"),
+    ("search: {algo: tpee}", "search.algo", "choose one of: anneal, atpe, gp, grid, random, tpe"),
     ("search: {max_evals: -3}", "search.max_evals", "greater than or equal to 1"),
     ("search: {max_evals: lots}", "search.max_evals", "valid integer"),
     ("data: {dataset: titanic}", "data.dataset", "choose one of: breast_cancer"),

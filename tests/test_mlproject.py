@@ -43,7 +43,7 @@ def test_mlflow_run_with_no_parameters_runs_the_default_experiment(tmp_path):
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     (parent,) = [r for r in client.search_runs(["0"]) if r.data.tags.get("hpo.role") == "search"]
     assert parent.info.status == "FINISHED"
-    assert parent.data.params["search.max_evals"] == "30" and parent.data.params["search.algo"] == "tpe"
+    assert parent.data.params["search.max_evals"] == "30" and parent.data.params["search.algo"] == "gp"
     assert parent.data.tags["mlflow.project.entryPoint"] == "main"
     assert len(children_of(client, parent)) == 30
     # ... and the best model is registered and promoted.

@@ -3,10 +3,11 @@
 Every algorithm, ours included, goes through hyperopt's protocol (``suggest(new_ids, domain,
 trials, seed)``) so trials are proposed, recorded and logged the same way by every executor.
 
-``tpe`` is hyperopt's TPE with settings tuned on ``benchmarks/search_quality.py`` (:mod:`.tpe`)
-and a first trial at the model library's own defaults (the objective's start points, handed
-over in :class:`AlgorithmInput`); ``search.tpe`` gives hyperopt's raw TPE with the settings it
-names. A new algorithm is a factory in :data:`ALGORITHMS` (the CLI and the YAML schema read it).
+``gp`` (the default) is Bayesian optimisation with a Gaussian process (:mod:`.gp`); ``tpe`` is
+hyperopt's TPE with settings tuned on ``benchmarks/search_quality.py`` (:mod:`.tpe`). Both start
+with a trial at the model library's own defaults (the objective's start points, handed over in
+:class:`AlgorithmInput`); ``search.tpe`` gives hyperopt's raw TPE with the settings it names.
+A new algorithm is a factory in :data:`ALGORITHMS` (the CLI and the YAML schema read it).
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ def _atpe(spec: AlgorithmInput) -> Suggest:
     return atpe.suggest
 
 
+def _gp(spec: AlgorithmInput) -> Suggest:
+    from hpo_plugin.algorithms.gp import GaussianProcessSearch  # numpy/scipy only, on first use
+
+    inner = GaussianProcessSearch(spec.space).suggest
+    return StartFrom(list(spec.start_points), inner).suggest if spec.start_points else inner
+
+
 def _tpe(spec: AlgorithmInput) -> Suggest:
     if spec.tpe is not None:
         return spec.tpe.suggest()
@@ -51,6 +59,7 @@ def _tpe(spec: AlgorithmInput) -> Suggest:
 ALGORITHMS: dict[str, Callable[[AlgorithmInput], Suggest]] = {
     "anneal": lambda spec: anneal.suggest,
     "atpe": _atpe,
+    "gp": _gp,
     "grid": lambda spec: GridSearch.build(spec.space, spec.seed).suggest,
     "random": lambda spec: rand.suggest,
     "tpe": _tpe,

@@ -1,0 +1,326 @@
+"""Gaussian-process Bayesian optimisation, written to hyperopt's ``suggest`` protocol.
+
+Over our own space definition (a tree: a choice's option may carry its own sub-space):
+
+- a point is a vector in the unit cube: a numeric parameter on its axis (a log axis for
+  log-scaled kinds) scaled to [0, 1], a choice as one 0/1 coordinate per option; a parameter of
+  an option that was not chosen sits at 0.5;
+- the trials' losses are replaced by their normal scores (rank -> standard normal quantile): a
+  long tail of bad trials does not flatten the model where the good ones are; a failed or
+  still-running trial ranks last;
+- a GP with a Matern 5/2 kernel, one length scale per coordinate, and a noise term, its
+  hyperparameters maximising the marginal likelihood under weak priors (:class:`GaussianProcess`);
+- expected improvement over the lowest predicted score at a trial, maximised over candidates:
+  draws from the prior plus perturbations of the best trials' numeric parameters;
+- the first ``n_startup`` proposals are random draws from the prior.
+
+Chosen on the tuning spaces of ``benchmarks/search_quality.py`` (10 seeds; its README).
+
+Each call draws from ``numpy.random.default_rng(seed)`` with the seed hyperopt's loop passes and
+reads the history from the trial documents only: a resumed search, whose documents are rebuilt
+from MLflow, proposes what the uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from hyperopt import JOB_STATE_DONE, STATUS_OK
+from scipy.linalg import cho_solve, solve_triangular
+from scipy.special import ndtr, ndtri
+
+from hpo_plugin.algorithms.axes import Axis, prior_point
+from hpo_plugin.algorithms.points import propose
+from hpo_plugin.hyperopt_protocol import point_vals
+from hpo_plugin.space import CHOICE, Param
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One parameter's place in the unit-cube vector: a numeric one has one coordinate, a choice
+    one per option; ``parent`` is the (slot, option) a branch parameter belongs to."""
+
+    param: Param
+    axis: Axis | None  # None for a choice
+    at: int
+    parent: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class Coordinates:
+    """Where each parameter of the space tree sits in the unit-cube vector (pre-order: a choice
+    before its options' parameters)."""
+
+    slots: tuple[Slot, ...]
+    size: int
+
+    @classmethod
+    def of(cls, space: Sequence[Param]) -> Coordinates:
+        slots: list[Slot] = []
+        size = 0
+
+        def walk(params: Sequence[Param], parent: tuple[int, int] | None) -> None:
+            nonlocal size
+            for p in params:
+                if p.kind == CHOICE:
+                    slots.append(Slot(p, None, size, parent))
+                    own, size = len(slots) - 1, size + len(p.options)
+                    for k, option in enumerate(p.options):
+                        walk(option.space, (own, k))
+                else:
+                    slots.append(Slot(p, Axis.of(p), size, parent))
+                    size += 1
+
+        walk(space, None)
+        return cls(tuple(slots), size)
+
+    def encode(self, point: Mapping[str, Any]) -> np.ndarray:
+        """A point (label -> value; absent labels inactive) as a vector."""
+        x = np.full(self.size, 0.5)
+        for slot in self.slots:
+            value = point.get(slot.param.label)
+            if slot.axis is None:
+                x[slot.at : slot.at + len(slot.param.options)] = 0.0
+                if value is not None:
+                    x[slot.at + int(value)] = 1.0
+            elif value is not None:
+                x[slot.at] = _unit(slot.axis, slot.axis.to_axis(value))
+        return x
+
+    def decode(self, x: np.ndarray) -> dict[str, Any]:
+        """The point a vector stands for (only the active parameters)."""
+        point: dict[str, Any] = {}
+        chosen: dict[int, int] = {}
+        for i, slot in enumerate(self.slots):
+            if slot.parent is not None and chosen.get(slot.parent[0]) != slot.parent[1]:
+                continue
+            if slot.axis is None:
+                chosen[i] = int(np.argmax(x[slot.at : slot.at + len(slot.param.options)]))
+                point[slot.param.label] = chosen[i]
+            else:
+                axis = slot.axis
+                value = axis.low + x[slot.at] * (axis.high - axis.low)
+                point[slot.param.label] = axis.from_axis(value, slot.param.kind)
+        return point
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` vectors drawn from the prior (numeric coordinates uniform on their axes, options
+        uniform), inactive parameters at their neutral value."""
+        X = np.empty((n, self.size))
+        for slot in self.slots:
+            if slot.axis is None:
+                k = len(slot.param.options)
+                X[:, slot.at : slot.at + k] = np.eye(k)[rng.integers(k, size=n)]
+            else:
+                X[:, slot.at] = self.snap(slot, rng.random(n), cell=True)
+        return self.neutral(X)
+
+    def snap(self, slot: Slot, u: np.ndarray, cell: bool = False) -> np.ndarray:
+        """Unit values moved to what the parameter can take (its grid, for a quantized one);
+        ``cell``: ``u`` spreads over whole grid cells (uniform over the grid points)."""
+        axis = slot.axis
+        width = axis.high - axis.low
+        if axis.step:
+            extra = axis.step if cell else 0.0
+            x = axis.low - extra / 2 + u * (width + extra)
+            x = axis.low + np.round((x - axis.low) / axis.step) * axis.step
+            return np.clip((x - axis.low) / width, 0.0, 1.0)
+        if axis.quantum:
+            values = np.exp(axis.low + u * width) if axis.log else axis.low + u * width
+            values = np.maximum(np.round(values / axis.quantum) * axis.quantum, axis.quantum)
+            x = np.log(values) if axis.log else values
+            return np.clip((x - axis.low) / width, 0.0, 1.0)
+        return np.clip(u, 0.0, 1.0)
+
+    def neutral(self, X: np.ndarray) -> np.ndarray:
+        """Parameters of options not chosen set to 0.5 (numeric) or all 0 (a choice)."""
+        active = np.ones((len(X), len(self.slots)), dtype=bool)
+        for i, slot in enumerate(self.slots):
+            if slot.parent is not None:
+                parent, option = slot.parent
+                at = self.slots[parent].at + option
+                active[:, i] = active[:, parent] & (X[:, at] == 1.0)
+            off = ~active[:, i]
+            if slot.axis is None:
+                X[np.ix_(off, range(slot.at, slot.at + len(slot.param.options)))] = 0.0
+            else:
+                X[off, slot.at] = 0.5
+        return X
+
+    def perturb(self, x: np.ndarray, rng: np.random.Generator, n: int, scale: float) -> np.ndarray:
+        """``n`` copies of ``x`` with its numeric coordinates moved by N(0, ``scale``), options
+        kept (inactive parameters stay neutral)."""
+        X = np.repeat(x[None, :], n, axis=0)
+        active = dict(self.decode(x))
+        for slot in self.slots:
+            if slot.axis is not None and slot.param.label in active:
+                X[:, slot.at] = self.snap(slot, X[:, slot.at] + rng.normal(0.0, scale, n))
+        return X
+
+
+def _unit(axis: Axis, value: float) -> float:
+    return min(max((value - axis.low) / (axis.high - axis.low), 0.0), 1.0)
+
+
+def normal_scores(losses: np.ndarray) -> np.ndarray:
+    """Each loss as the standard normal quantile of its (mid-)rank: lower loss, lower score."""
+    order = np.argsort(losses, kind="stable")
+    ranks = np.empty(len(losses))
+    ranks[order] = np.arange(len(losses))
+    for value in np.unique(losses):  # ties share their mean rank
+        tied = losses == value
+        ranks[tied] = ranks[tied].mean()
+    return ndtri((ranks + 0.5) / len(losses))
+
+
+def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
+    """EI below ``best`` (minimisation)."""
+    std = np.maximum(std, 1e-9)
+    z = (best - mean) / std
+    return std * (z * ndtr(z) + np.exp(-0.5 * z**2) / np.sqrt(2 * np.pi))
+
+
+@dataclass(frozen=True)
+class GaussianProcessSearch:
+    """GP-EI over ``space`` (see the module's docstring)."""
+
+    space: tuple[Param, ...]
+    n_startup: int = 5  # random proposals first, the start points included
+    n_candidates: int = 1000
+    n_local: int = 50  # perturbations of each of the best trials
+    n_best: int = 5
+    local_scale: float = 0.1  # of a numeric parameter's range
+    max_points: int = 100  # beyond this the GP sees the best half and the latest half
+    plugin: bool = True  # improve on the lowest predicted loss at a trial (False: the lowest score)
+
+    def suggest(self, new_ids, domain, trials, seed) -> list[dict[str, Any]]:
+        rng = np.random.default_rng(seed)
+        history = observations(trials)
+        points = []
+        for _ in new_ids:
+            if len(history) < self.n_startup:
+                points.append(prior_point(self.space, rng, {}))
+            else:
+                points.append(self._propose(history, rng))
+            history.append((points[-1], math.inf))  # pending: the next one of a batch goes elsewhere
+        return propose(new_ids, domain, trials, points)
+
+    def _propose(self, history: list[tuple[dict[str, Any], float]], rng: np.random.Generator) -> dict:
+        coords = Coordinates.of(self.space)
+        history = _subset(history, self.max_points)
+        X = np.array([coords.encode(point) for point, _ in history])
+        y = normal_scores(np.array([loss for _, loss in history]))
+        gp = GaussianProcess.fit(X, y)
+        best = np.argsort(y, kind="stable")[: self.n_best]
+        candidates = np.vstack(
+            [coords.sample(rng, self.n_candidates)]
+            + [coords.perturb(X[i], rng, self.n_local, self.local_scale) for i in best]
+        )
+        mean, std = gp.predict(candidates)
+        incumbent = float(gp.predict(X)[0].min()) if self.plugin else float(y.min())
+        ei = expected_improvement(mean, std, incumbent)
+        return coords.decode(candidates[int(np.argmax(ei))])
+
+
+def observations(trials) -> list[tuple[dict[str, Any], float]]:
+    """Every trial's point (label -> value) and loss, in trial order; a trial that failed, gave
+    no finite loss or is still running counts as infinitely bad (as in hyperopt's TPE): the GP
+    steers away from it, and parallel proposals away from each other."""
+    found = []
+    for t in trials.trials:
+        result = t.get("result") or {}
+        loss = result.get("loss")
+        done = t.get("state") == JOB_STATE_DONE and result.get("status") == STATUS_OK
+        usable = done and loss is not None and math.isfinite(loss)
+        found.append((point_vals(t["misc"]), float(loss) if usable else math.inf))
+    return found
+
+
+def _subset(history: list, limit: int) -> list:
+    """At most ``limit`` trials: the best half and the latest half (each once)."""
+    if len(history) <= limit:
+        return history
+    best = sorted(range(len(history)), key=lambda i: history[i][1])[: limit // 2]
+    latest = range(len(history) - (limit - limit // 2), len(history))
+    return [history[i] for i in sorted(set(best) | set(latest))]
+
+
+SQRT5 = np.sqrt(5.0)
+
+
+@dataclass(frozen=True)
+class GaussianProcess:
+    """Zero-mean GP, Matern 5/2 kernel with one length scale per coordinate, plus noise; its
+    hyperparameters maximise the marginal likelihood under weak log-normal priors."""
+
+    X: np.ndarray
+    lengths: np.ndarray
+    signal: float
+    noise: float
+    cholesky: np.ndarray
+    alpha: np.ndarray
+
+    @classmethod
+    def fit(cls, X: np.ndarray, y: np.ndarray) -> GaussianProcess:
+        from scipy.optimize import minimize
+
+        d = X.shape[1]
+        diff2 = (X[:, None, :] - X[None, :, :]) ** 2  # n x n x d
+        start = np.concatenate([np.full(d, np.log(0.5)), [0.0, np.log(0.05)]])
+        bounds = [(np.log(0.02), np.log(20.0))] * d + [(np.log(0.05), np.log(20.0)), (np.log(1e-4), 0.0)]
+        with np.errstate(all="ignore"):
+            found = minimize(
+                _neg_log_posterior, start, args=(diff2, y), jac=True, method="L-BFGS-B", bounds=bounds
+            )
+        theta = found.x if np.all(np.isfinite(found.x)) else start
+        lengths, signal, noise = np.exp(theta[:d]), float(np.exp(theta[d])), float(np.exp(theta[d + 1]))
+        K = _matern(np.sqrt((diff2 / lengths**2).sum(axis=2)), signal) + (noise + 1e-8) * np.eye(len(X))
+        L = np.linalg.cholesky(K)
+        return cls(X, lengths, signal, noise, L, cho_solve((L, True), y))
+
+    def predict(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = np.sqrt((((Z[:, None, :] - self.X[None, :, :]) / self.lengths) ** 2).sum(axis=2))
+        k = _matern(r, self.signal)
+        mean = k @ self.alpha
+        v = solve_triangular(self.cholesky, k.T, lower=True)
+        var = np.maximum(self.signal - (v**2).sum(axis=0), 1e-12)
+        return mean, np.sqrt(var)
+
+
+def _matern(r: np.ndarray, signal: float) -> np.ndarray:
+    return signal * (1 + SQRT5 * r + 5.0 / 3.0 * r**2) * np.exp(-SQRT5 * r)
+
+
+def _neg_log_posterior(theta: np.ndarray, diff2: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """-(log marginal likelihood + log prior) and its gradient in (log lengths, log signal,
+    log noise)."""
+    n, d = diff2.shape[0], diff2.shape[2]
+    lengths, signal, noise = np.exp(theta[:d]), np.exp(theta[d]), np.exp(theta[d + 1])
+    scaled = diff2 / lengths**2  # n x n x d
+    r = np.sqrt(scaled.sum(axis=2))
+    e = np.exp(-SQRT5 * r)
+    K0 = (1 + SQRT5 * r + 5.0 / 3.0 * r**2) * e
+    K = signal * K0 + (noise + 1e-8) * np.eye(n)
+    try:
+        L = np.linalg.cholesky(K)
+    except np.linalg.LinAlgError:
+        return 1e10, np.zeros_like(theta)
+    alpha = cho_solve((L, True), y)
+    nll = 0.5 * y @ alpha + np.log(np.diag(L)).sum() + 0.5 * n * np.log(2 * np.pi)
+    K_inv = cho_solve((L, True), np.eye(n))
+    W = np.outer(alpha, alpha) - K_inv  # d nll / d K = -W / 2
+    common = signal * 5.0 / 3.0 * (1 + SQRT5 * r) * e  # d K / d log length_i = common * scaled_i
+    grad = np.empty_like(theta)
+    grad[:d] = -0.5 * np.einsum("ij,ijk->k", W * common, scaled)
+    grad[d] = -0.5 * (W * (signal * K0)).sum()
+    grad[d + 1] = -0.5 * np.trace(W) * noise
+    # Weak priors: length scales around 0.5 and noise around 0.05 (log-normal, sd 1.5 and 2).
+    lengths_off, noise_off = theta[:d] - np.log(0.5), theta[d + 1] - np.log(0.05)
+    prior = 0.5 * ((lengths_off / 1.5) ** 2).sum() + 0.5 * (noise_off / 2) ** 2
+    grad[:d] += lengths_off / 1.5**2
+    grad[d + 1] += noise_off / 4
+    return float(nll + prior), grad

@@ -1,0 +1,150 @@
+"""GP-EI (hpo_plugin.algorithms.gp): its coordinates, its Gaussian process, and its searches."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hyperopt import JOB_STATE_RUNNING, STATUS_FAIL, Trials, fmin, rand
+from scipy.optimize import approx_fprime
+
+from hpo_plugin.algorithms.gp import (
+    Coordinates,
+    GaussianProcess,
+    GaussianProcessSearch,
+    _neg_log_posterior,
+    normal_scores,
+    observations,
+)
+from hpo_plugin.space import decode, parse_space, to_hyperopt
+
+SPACE = parse_space(
+    {
+        "rate": {"loguniform": [0.001, 1.0]},
+        "depth": {"quniform": [2, 10, 1]},
+        "fraction": {"uniform": [0.0, 1.0]},
+        "kernel": {
+            "choice": [
+                {"value": "rbf", "space": {"gamma": {"loguniform": [0.01, 10]}}},
+                {"value": "poly", "space": {"degree": {"quniform": [2, 5, 1]}}},
+                "linear",
+            ]
+        },
+    }
+)
+BOWL = parse_space({"x": {"uniform": [-2.0, 2.0]}, "y": {"uniform": [-2.0, 2.0]}})
+
+
+def bowl(params) -> float:
+    return (params["x"] - 0.7) ** 2 + (params["y"] + 0.4) ** 2
+
+
+def search(loss, n: int, seed: int = 0, space=SPACE, algo=None) -> list[float]:
+    """The losses, in order, of a search of ``n`` trials on ``loss`` (of the decoded params)."""
+    losses: list[float] = []
+
+    def objective(point):
+        losses.append(loss(decode(point)))
+        return {"status": "ok", "loss": losses[-1]}
+
+    fmin(
+        objective,
+        to_hyperopt(space),
+        algo=algo or GaussianProcessSearch(space, n_startup=5).suggest,
+        max_evals=n,
+        trials=Trials(),
+        rstate=np.random.default_rng(seed),
+        show_progressbar=False,
+    )
+    return losses
+
+
+def test_normal_scores_keep_the_order_and_share_ties():
+    scores = normal_scores(np.array([3.0, 1.0, 2.0, 2.0, math.inf, 100.0]))
+    assert scores[1] < scores[2] == scores[3] < scores[0] < scores[5] < scores[4]
+    assert normal_scores(np.array([5.0, 1.0, 3.0])) == pytest.approx([0.9674, -0.9674, 0.0], abs=1e-4)
+
+
+def test_points_go_to_the_unit_cube_and_back():
+    coords = Coordinates.of(SPACE)
+    assert coords.size == 3 + 3 + 2  # three numeric, a choice of three, one numeric per branch
+    point = {"rate": 0.01, "depth": 7.0, "fraction": 0.25, "kernel": 1, "kernel=poly/degree": 3.0}
+    x = coords.encode(point)
+    assert x.min() >= 0 and x.max() <= 1
+    assert x[3:6].tolist() == [0.0, 1.0, 0.0]  # the choice, one-hot
+    back = coords.decode(x)
+    assert back.keys() == point.keys()  # the branch not chosen stays out
+    assert back == pytest.approx(point)
+
+
+def test_prior_draws_are_points_of_the_space():
+    coords = Coordinates.of(SPACE)
+    X = coords.sample(np.random.default_rng(0), 300)
+    kernels = set()
+    for x in X:
+        point = coords.decode(x)
+        kernels.add(point["kernel"])
+        assert 0.001 <= point["rate"] <= 1.0 and 0.0 <= point["fraction"] <= 1.0
+        assert point["depth"] in {float(d) for d in range(2, 11)}
+        assert ("kernel=rbf/gamma" in point) == (point["kernel"] == 0)
+        assert ("kernel=poly/degree" in point) == (point["kernel"] == 1)
+        assert coords.encode(point) == pytest.approx(x)  # an inactive parameter sits at 0.5
+    assert kernels == {0, 1, 2}
+
+
+def test_the_gradient_of_the_marginal_likelihood_is_exact():
+    rng = np.random.default_rng(1)
+    X = rng.random((25, 3))
+    y = np.sin(3 * X[:, 0]) + X[:, 1] ** 2
+    diff2 = (X[:, None, :] - X[None, :, :]) ** 2
+    theta = np.array([np.log(0.3), np.log(0.8), np.log(2.0), 0.1, np.log(0.02)])
+    _, grad = _neg_log_posterior(theta, diff2, y)
+    numeric = approx_fprime(theta, lambda t: _neg_log_posterior(t, diff2, y)[0], 1e-6)
+    assert grad == pytest.approx(numeric, rel=1e-4, abs=1e-4)
+
+
+def test_the_process_learns_a_smooth_function_and_which_coordinate_matters():
+    rng = np.random.default_rng(2)
+    X = rng.random((40, 2))
+    gp = GaussianProcess.fit(X, np.sin(4 * X[:, 0]))  # the second coordinate is irrelevant
+    Z = rng.random((20, 2))
+    mean, std = gp.predict(Z)
+    assert np.abs(mean - np.sin(4 * Z[:, 0])).max() < 0.1
+    assert std.max() < 0.2
+    assert gp.lengths[1] > 5 * gp.lengths[0]
+
+
+def test_the_same_seed_proposes_the_same_points():
+    assert search(bowl, 12, seed=3, space=BOWL) == search(bowl, 12, seed=3, space=BOWL)
+    assert search(bowl, 12, seed=3, space=BOWL) != search(bowl, 12, seed=4, space=BOWL)
+
+
+def test_it_beats_random_search_on_a_bowl():
+    ours = [min(search(bowl, 25, seed=s, space=BOWL)) for s in range(3)]
+    random = [min(search(bowl, 25, seed=s, space=BOWL, algo=rand.suggest)) for s in range(3)]
+    assert max(ours) < 0.01 < min(random)
+
+
+def test_branches_are_searched_and_a_failed_or_running_trial_counts_as_bad():
+    def loss(params):
+        return abs(math.log10(params["rate"]) + 2) + (0 if params["kernel"] == "poly" else 1)
+
+    losses = search(loss, 30, seed=0)
+    assert min(losses) < 0.3  # the poly branch, rate near 0.01
+
+    trials = Trials()
+    fmin(
+        lambda p: 0.0,
+        to_hyperopt(BOWL),
+        algo=rand.suggest,
+        max_evals=6,
+        trials=trials,
+        rstate=np.random.default_rng(0),
+        show_progressbar=False,
+    )
+    trials.trials[0]["result"] = {"status": STATUS_FAIL}
+    trials.trials[1]["state"] = JOB_STATE_RUNNING
+    found = observations(trials)
+    assert [loss for _, loss in found] == [math.inf, math.inf, 0, 0, 0, 0]
+    assert found[1][0].keys() == {"x", "y"}  # a running trial's point is known: proposals avoid it
