@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from hpo_plugin.errors import TrackingError
 from hpo_plugin.tracking.records import now_ms
 from hpo_plugin.tracking.schema import PARENT_RUN_TAG, RUN_NAME_TAG
-from hpo_plugin.tracking.sqlite import relax_syncs, use_wal
+from hpo_plugin.tracking.sqlite import SCHEME, relax_syncs, sqlite_path, use_wal
 
 PARAM_VALUE_LIMIT = 6000
 # For MLflow in helper processes (trial writer, Spark tasks): trial runs log synchronously
@@ -32,9 +32,10 @@ def param_value(value: Any) -> str:
 
 def absolute_uri(uri: str) -> str:
     """A relative sqlite path means this process's directory, wherever another process runs."""
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return "sqlite:///" + os.path.abspath(uri.removeprefix("sqlite:///"))
-    return uri
+    path = sqlite_path(uri)
+    if path is None or os.path.isabs(path):
+        return uri
+    return SCHEME + os.path.abspath(path) + uri.removeprefix(SCHEME + path)  # the ?query kept
 
 
 RETRYABLE = ("database is locked", "UNIQUE constraint failed", "deadlock detected")
@@ -65,12 +66,13 @@ def prepare_store(tracking_uri: str) -> None:
     MLflow creates and migrates the schema on first use; several searches starting together on
     a new file would run those migrations at the same time and break each other.
     """
-    if not tracking_uri.startswith("sqlite:///"):
+    path = sqlite_path(tracking_uri)
+    if path is None:
         return
     import fcntl
 
     relax_syncs(tracking_uri)
-    db = Path(tracking_uri.removeprefix("sqlite:///"))
+    db = Path(path)
     db.parent.mkdir(parents=True, exist_ok=True)
     with open(db.with_name(db.name + ".hpo-init.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

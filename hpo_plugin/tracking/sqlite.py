@@ -24,6 +24,15 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 _RELAXED: set[str] = set()  # the store files whose connections relax their syncs
+SCHEME = "sqlite:///"
+
+
+def sqlite_path(uri: str) -> str | None:
+    """The database file of a ``sqlite:///`` URI (relative or absolute; a ``?query`` of
+    SQLAlchemy's is not part of it), or None for any other URI."""
+    if not uri.startswith(SCHEME):
+        return None
+    return uri.removeprefix(SCHEME).split("?", 1)[0]
 
 
 def use_wal(path: str) -> None:
@@ -43,11 +52,12 @@ def relax_syncs(tracking_uri: str) -> None:
     """From now on, this process's SQLAlchemy connections to the sqlite store of ``tracking_uri``
     sync its WAL file only at checkpoints (``synchronous=NORMAL``). Any other database this
     process opens (a user's own, a store in a rollback journal) keeps its settings."""
-    if not tracking_uri.startswith("sqlite:///"):
+    path = sqlite_path(tracking_uri)
+    if path is None:
         return
     if not _RELAXED:
         event.listen(Engine, "connect", _on_connect)
-    _RELAXED.add(os.path.realpath(tracking_uri.removeprefix("sqlite:///")))
+    _RELAXED.add(os.path.realpath(path))
 
 
 def _on_connect(connection, _record) -> None:

@@ -7,8 +7,8 @@ import sqlite3
 import sqlalchemy
 from mlflow.tracking import MlflowClient
 
-from hpo_plugin.tracking.client import prepare_store
-from hpo_plugin.tracking.sqlite import relax_syncs, use_wal
+from hpo_plugin.tracking.client import absolute_uri, prepare_store
+from hpo_plugin.tracking.sqlite import relax_syncs, sqlite_path, use_wal
 
 FULL, NORMAL = 2, 1
 
@@ -59,3 +59,14 @@ def test_a_file_another_process_holds_keeps_its_mode(tmp_path):
         holder.execute("COMMIT")
     assert holder.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     holder.close()
+
+
+def test_the_file_of_a_uri_with_a_query_string_is_the_file(tmp_path, monkeypatch):
+    assert sqlite_path("sqlite:///mlflow.db?timeout=20") == "mlflow.db"
+    assert sqlite_path("sqlite:////abs/mlflow.db") == "/abs/mlflow.db"
+    assert sqlite_path("postgresql+psycopg2://u@h/db") is None
+    monkeypatch.chdir(tmp_path)
+    assert absolute_uri("sqlite:///mlflow.db?timeout=20") == f"sqlite:///{tmp_path}/mlflow.db?timeout=20"
+    assert absolute_uri("sqlite:////abs/mlflow.db") == "sqlite:////abs/mlflow.db"
+    prepare_store("sqlite:///queried.db?timeout=20")
+    assert _synchronous(tmp_path / "queried.db") == NORMAL  # the store is the file, query or not
