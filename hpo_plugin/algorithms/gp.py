@@ -124,6 +124,8 @@ class Coordinates:
         ``cell``: ``u`` spreads over whole grid cells (uniform over the grid points)."""
         axis = slot.axis
         width = axis.high - axis.low
+        if width <= 0:  # a grid of one point
+            return np.full_like(u, 0.5)
         if axis.step:
             extra = axis.step if cell else 0.0
             x = axis.low - extra / 2 + u * (width + extra)
@@ -163,6 +165,8 @@ class Coordinates:
 
 
 def _unit(axis: Axis, value: float) -> float:
+    if axis.high <= axis.low:  # a grid of one point (quniform [2, 2.4, 1])
+        return 0.5
     return min(max((value - axis.low) / (axis.high - axis.low), 0.0), 1.0)
 
 

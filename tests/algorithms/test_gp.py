@@ -148,3 +148,9 @@ def test_branches_are_searched_and_a_failed_or_running_trial_counts_as_bad():
     found = observations(trials)
     assert [loss for _, loss in found] == [math.inf, math.inf, 0, 0, 0, 0]
     assert found[1][0].keys() == {"x", "y"}  # a running trial's point is known: proposals avoid it
+
+
+def test_a_parameter_with_one_possible_value_is_searched_without_error():
+    space = parse_space({"depth": {"quniform": [2, 2.4, 1]}, "x": {"uniform": [-2.0, 2.0]}})
+    losses = search(lambda p: (p["x"] - 0.5) ** 2 + p["depth"], 10, space=space)
+    assert len(losses) == 10 and all(math.isfinite(v) for v in losses)
