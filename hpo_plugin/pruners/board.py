@@ -64,8 +64,9 @@ class Board:
         """Take an ended trial's steps; a pruned trial gets its loss for the algorithm here.
 
         A pruned trial's loss is its value at the step it stopped, but never better than the
-        worst finished trial's: the algorithm counts it among the bad trials (hyperopt's TPE
-        would ignore a failed one), and it can never be taken for the best.
+        worst finished trial's: the algorithm counts it among the bad trials (as bad as a crash if
+        it failed: hyperopt's TPE and ``gp`` take a failed trial as infinitely bad), and it can
+        never be taken for the best.
         """
         with self._lock:
             if record.steps:
