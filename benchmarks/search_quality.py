@@ -223,19 +223,12 @@ def _custom(prepared, family: str, settings: dict):
     if family == "gp":
         from hpo_plugin.algorithms.gp import GaussianProcessSearch
 
-        kinds = {
-            "n_startup": int,
-            "n_candidates": int,
-            "n_local": int,
-            "n_best": int,
-            "local_scale": float,
-            "plugin": bool,
-        }
-        fields = {k: kinds[k](v) for k, v in settings.items()}
-        suggest = GaussianProcessSearch(prepared.config.space, **fields).suggest
+        base = GaussianProcessSearch(prepared.config.space)
     else:
-        fields = {k: type(getattr(HYPEROPT_TPE, k))(v) for k, v in settings.items()}
-        suggest = dataclasses.replace(HYPEROPT_TPE, **fields).suggest()
+        base = HYPEROPT_TPE
+    # Each setting takes the type of the field it sets (5.0 -> 5, 1.0 -> True).
+    chosen = dataclasses.replace(base, **{k: type(getattr(base, k))(v) for k, v in settings.items()})
+    suggest = chosen.suggest if family == "gp" else chosen.suggest()
     if start:
         points = start_points(prepared.config, prepared.dataset.task)
         suggest = StartFrom(list(points), suggest).suggest

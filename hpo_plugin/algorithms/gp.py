@@ -23,6 +23,7 @@ from MLflow, proposes what the uninterrupted one would have.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -213,8 +214,12 @@ class GaussianProcessSearch:
             history.append((points[-1], math.inf))  # pending: the next one of a batch goes elsewhere
         return propose(new_ids, domain, trials, points)
 
+    @functools.cached_property
+    def coordinates(self) -> Coordinates:
+        return Coordinates.of(self.space)
+
     def _propose(self, history: list[tuple[dict[str, Any], float]], rng: np.random.Generator) -> dict:
-        coords = Coordinates.of(self.space)
+        coords = self.coordinates
         history = _subset(history, self.max_points)
         X = np.array([coords.encode(point) for point, _ in history])
         y = normal_scores(np.array([loss for _, loss in history]))
