@@ -176,14 +176,10 @@ def search(
         resume=resume or None,
     )
     print_search_result(config, result)
-    if config.registration.enabled and result.model_id is None:
-        click.echo(
-            "Not registered: no trial logged a model (return one as result['model'], or trial.log_model)"
-        )
-    elif config.registration.enabled:
-        _register(result.parent_run_id, config.registered_model_name, config.registration.margin)
+    if result.registration is None:
+        click.echo(f"Not registered: {result.not_registered}")
     else:
-        click.echo(f"Not registered (register.enabled is false): hpo register --run {result.parent_run_id}")
+        _describe_registration(result.registration)
 
 
 def _register_choice(flag: bool | None, setting: str) -> bool | None:
@@ -199,7 +195,10 @@ def _register(run_id: str, name: str | None, margin: float) -> None:
 
     from hpo_plugin.registry import register_search
 
-    registration = register_search(MlflowClient(), run_id, name, margin)
+    _describe_registration(register_search(MlflowClient(), run_id, name, margin))
+
+
+def _describe_registration(registration) -> None:
     click.echo(registration.describe())
     click.echo(f"Load it: mlflow.pyfunc.load_model('models:/{registration.name}@champion')")
 

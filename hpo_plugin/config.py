@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -29,10 +30,12 @@ from hpo_plugin.algorithms.tpe import HYPEROPT_TPE, TpeSettings
 from hpo_plugin.data import DATASETS
 from hpo_plugin.errors import ConfigError, SpaceError
 from hpo_plugin.executors import EXECUTORS
+from hpo_plugin.hyperopt_space import from_hyperopt, is_hyperopt_space
 from hpo_plugin.metrics import METRICS
 from hpo_plugin.objectives.families import MODEL_FAMILIES, estimator_family
 from hpo_plugin.pruners.settings import PruningConfig
-from hpo_plugin.space import CHOICE, Option, Param, parse_space, relabel
+from hpo_plugin.space import CHOICE, Option, Param, SearchSpace, parse_space, relabel
+from hpo_plugin.space import flatten as flatten_params
 
 
 def one_of(value: str, registry: Mapping[str, Any], what: str) -> str:
@@ -214,7 +217,9 @@ class EarlyStopConfig(_Frozen):
 
 
 class SearchConfig(_Frozen):
-    algo: str = "gp"  # measured best for a budget of 15-50 trials (benchmarks/search_quality.py)
+    # A registered name (measured: gp is best for a budget of 15-50 trials; see
+    # benchmarks/search_quality.py) or, from Python, any hyperopt suggest function.
+    algo: str | Callable[..., Any] = "gp"
     tpe: TpeConfig | None = None
     max_evals: int = Field(30, ge=1, le=100_000)
     seed: int = Field(0, ge=0)
@@ -224,11 +229,26 @@ class SearchConfig(_Frozen):
     report: bool = True
     warm_start: tuple[str, ...] = ()  # parent run ids of earlier searches
     pruning: PruningConfig | None = None  # stop unpromising trials early (hpo_plugin.pruners)
+    # From Python: hyperopt's early_stop_fn(trials, *state) -> (stop, state), beside early_stop.
+    early_stop_fn: Callable[..., Any] | None = Field(None, exclude=True)
 
     @field_validator("algo")
     @classmethod
-    def _known_algo(cls, v: str) -> str:
-        return one_of(v, ALGORITHMS, "algorithm")
+    def _known_algo(cls, v: str | Callable[..., Any]) -> str | Callable[..., Any]:
+        return v if callable(v) else one_of(v, ALGORITHMS, "algorithm")
+
+    @field_serializer("algo")
+    def _algo_as_name(self, v: str | Callable[..., Any]) -> str:
+        return self.algo_name
+
+    @property
+    def algo_name(self) -> str:
+        """The registered name, or a suggest function's ``module.name`` (``tpe.suggest``)."""
+        if isinstance(self.algo, str):
+            return self.algo
+        fn = getattr(self.algo, "func", self.algo)  # a functools.partial's function
+        module = getattr(fn, "__module__", "") or ""
+        return f"{module.rsplit('.', 1)[-1]}.{getattr(fn, '__name__', type(fn).__name__)}".lstrip(".")
 
     @model_validator(mode="before")
     @classmethod
@@ -319,8 +339,10 @@ class ExperimentConfig(_Frozen):
     data: DataConfig | None = None
     model: ModelConfig | None = None
     models: tuple[ModelConfig, ...] | None = None
-    # A function objective's searched params (a model's live under ``model.space``).
+    # A function objective's searched params (a model's live under ``model.space``), from YAML's
+    # form or, in Python, an hp.* expression (kept in ``space_expression``).
     function_space: tuple[Param, ...] = Field((), alias="space")
+    space_expression: Any = Field(None, exclude=True)
     objective: ObjectiveConfig = ObjectiveConfig()
     search: SearchConfig = SearchConfig()
     registration: RegisterConfig = Field(RegisterConfig(), alias="register")
@@ -332,6 +354,18 @@ class ExperimentConfig(_Frozen):
     @classmethod
     def _executor_shorthand(cls, v: Any) -> Any:
         return executor_mapping(v)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hyperopt_space(cls, data: Any) -> Any:
+        """An hp.* expression as ``space``: its tree for the algorithms, the expression as given."""
+        if isinstance(data, Mapping) and is_hyperopt_space(space := data.get("space")):
+            try:
+                parsed = from_hyperopt(space)
+            except SpaceError as exc:
+                raise ValueError(str(exc)) from None
+            return {**data, "space": parsed.params, "space_expression": parsed.expression}
+        return data
 
     @field_validator("function_space", mode="before")
     @classmethod
@@ -373,6 +407,11 @@ class ExperimentConfig(_Frozen):
         )
 
     @property
+    def search_space(self) -> SearchSpace:
+        """The space with how its points become trials (a YAML space's or an hp.* expression's)."""
+        return SearchSpace(self.space, self.space_expression)
+
+    @property
     def candidates(self) -> tuple[ModelConfig, ...]:
         if self.uses_function:
             return ()
@@ -408,13 +447,33 @@ class ExperimentConfig(_Frozen):
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def load_experiment(path: str | Path, overrides: Mapping[str, Any] | None = None) -> ExperimentConfig:
-    """Read and validate an experiment file; ``overrides`` maps 'section.key' -> value.
+def load_experiment(
+    experiment: str | Path | Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> ExperimentConfig:
+    """Validate an experiment: a YAML file's path, or the same sections as a mapping (whose
+    ``space`` may also be an hp.* expression). ``overrides`` maps a dotted key (``name``,
+    ``search.max_evals``, ``search.tpe.gamma``) to its value; None leaves the key as it is.
 
-    Overrides come from the CLI or MLproject; an invalid one is reported under its own name.
+    Overrides come from the CLI, MLproject or Python; an invalid one is reported under its own name.
     """
-    source = str(path)
-    file = Path(path)
+    if isinstance(experiment, Mapping):
+        source, raw, text = "", dict(experiment), _as_text(experiment)
+        raw.setdefault("name", "experiment")
+    else:
+        source, raw, text = str(experiment), *_read(Path(experiment))
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if "executor" in raw:  # the shorthand becomes a mapping before overrides merge into it
+        raw["executor"] = executor_mapping(raw["executor"])
+    for dotted, value in overrides.items():
+        _override(raw, dotted, value, source)
+    try:
+        return ExperimentConfig(**raw, source=source, raw_text=text)
+    except ValidationError as exc:
+        raise _to_config_error(exc, source, overrides) from None
+
+
+def _read(file: Path) -> tuple[dict[str, Any], str]:
+    source = str(file)
     if not file.is_file():
         raise ConfigError(source, "experiment", "no such file; pass the path of an experiment YAML")
     text = file.read_text()
@@ -427,18 +486,46 @@ def load_experiment(path: str | Path, overrides: Mapping[str, Any] | None = None
         raise ConfigError(source, "experiment", "the file must hold a mapping of sections")
     raw = dict(raw)
     raw.setdefault("name", file.stem)
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    if "executor" in raw:  # the shorthand becomes a mapping before overrides merge into it
-        raw["executor"] = executor_mapping(raw["executor"])
-    for dotted, value in overrides.items():
-        section, key = dotted.split(".")
-        if not isinstance(raw.get(section, {}), dict):
-            raise ConfigError(source, section, "must be a mapping")
-        raw[section] = {**raw.get(section, {}), key: value}
-    try:
-        return ExperimentConfig(**raw, source=source, raw_text=text)
-    except ValidationError as exc:
-        raise _to_config_error(exc, source, overrides) from None
+    return raw, text
+
+
+def _override(raw: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    """Set ``raw[a][b]...`` for ``a.b...``, copying the mappings on the way (never the caller's)."""
+    keys = dotted.split(".")
+    if not all(keys):
+        raise ConfigError(source, dotted, "an override's key is dotted names such as 'search.max_evals'")
+    node = raw
+    for depth, key in enumerate(keys[:-1]):
+        inner = node.get(key, {})
+        if not isinstance(inner, Mapping):
+            where = ".".join(keys[: depth + 1])
+            raise ConfigError(source, where, f"is {inner!r}, not a mapping: cannot set {dotted}")
+        node[key] = dict(inner)
+        node = node[key]
+    node[keys[-1]] = value
+
+
+def _as_text(raw: Mapping[str, Any]) -> str:
+    """A mapping's experiment as YAML for the parent run's artifact (an hp.* space as its
+    parameters' descriptions, which is what it searches)."""
+    shown = dict(raw)
+    if is_hyperopt_space(shown.get("space")):
+        try:
+            params = from_hyperopt(shown["space"]).params
+        except SpaceError:
+            params = ()
+        shown["space"] = {p.label: p.describe() for p in flatten_params(params)}
+    return yaml.safe_dump(_plain_data(shown), sort_keys=False)
+
+
+def _plain_data(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_data(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value) if not callable(value) else getattr(value, "__name__", repr(value))
 
 
 def _to_config_error(exc: ValidationError, source: str, overrides: Mapping[str, Any]) -> ConfigError:
@@ -454,5 +541,5 @@ def _to_config_error(exc: ValidationError, source: str, overrides: Mapping[str, 
         message = f"{message}; got {err['input']!r}"
     for dotted in overrides:
         if key == dotted:
-            return ConfigError("option --" + dotted.split(".")[1].replace("_", "-"), key, message)
+            return ConfigError("option --" + dotted.split(".")[-1].replace("_", "-"), key, message)
     return ConfigError(source, key, message)

@@ -57,6 +57,10 @@ def _quantized(check: Callable[[tuple[float, ...]], str | None]):
     return inner
 
 
+def _positive_sigma(a: tuple[float, ...]) -> str | None:
+    return None if a[1] > 0 else f"sigma ({a[1]}) must be > 0"
+
+
 def _q_grid(a: tuple[float, ...]) -> list[float]:
     low, high, q = a
     start, stop = round(low / q), round(high / q)
@@ -86,10 +90,25 @@ DISTRIBUTIONS: dict[str, Distribution] = {
         quantized=True,
         log_scale=True,
     ),
-    "normal": Distribution(
+    "normal": Distribution(("mu", "sigma"), lambda lb, a: hp.normal(lb, *a), _positive_sigma),
+    "qnormal": Distribution(
+        ("mu", "sigma", "q"),
+        lambda lb, a: hp.qnormal(lb, *a),
+        _quantized(_positive_sigma),
+        quantized=True,
+    ),
+    "lognormal": Distribution(
         ("mu", "sigma"),
-        lambda lb, a: hp.normal(lb, *a),
-        lambda a: None if a[1] > 0 else f"sigma ({a[1]}) must be > 0",
+        lambda lb, a: hp.lognormal(lb, *a),
+        _positive_sigma,
+        log_scale=True,
+    ),
+    "qlognormal": Distribution(
+        ("mu", "sigma", "q"),
+        lambda lb, a: hp.qlognormal(lb, *a),
+        _quantized(_positive_sigma),
+        quantized=True,
+        log_scale=True,
     ),
     "randint": Distribution(
         ("low", "high"),
@@ -100,6 +119,8 @@ DISTRIBUTIONS: dict[str, Distribution] = {
     ),
 }
 CHOICE = "choice"
+# Unbounded: drawn around mu with spread sigma (the lognormal ones on a log axis, in log units).
+GAUSSIAN = frozenset({"normal", "qnormal", "lognormal", "qlognormal"})
 KINDS = (*sorted(DISTRIBUTIONS), CHOICE)
 
 
@@ -113,7 +134,11 @@ class Option:
 
 @dataclass(frozen=True)
 class Param:
-    """One searched parameter. ``label`` is unique across the whole space (hyperopt needs that)."""
+    """One searched parameter. ``label`` is unique across the whole space (hyperopt needs that).
+
+    ``args`` are the distribution's arguments in the parameter's own units (a choice's: the
+    options' probabilities, or empty for equally likely options).
+    """
 
     name: str
     label: str
@@ -124,6 +149,9 @@ class Param:
 
     def describe(self) -> str:
         """Human-readable form, used as the parent run's ``space.<name>`` param."""
+        if self.kind == CHOICE and self.args:  # hyperopt's pchoice: options with probabilities
+            weighted = (f"{w:g}:{o.value}" for w, o in zip(self.args, self.options, strict=True))
+            return f"pchoice({', '.join(weighted)})"
         if self.kind == CHOICE:
             return f"choice({', '.join(str(o.value) for o in self.options)})"
         args = ", ".join(f"{a:g}" for a in self.args)
@@ -243,6 +271,52 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.floating):
         return float(value)
     return value
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """What a search explores: the tree the algorithms read, the expression hyperopt evaluates,
+    and how an evaluated point becomes a trial's params and its objective's argument.
+
+    A YAML space (``expression`` None) is evaluated from ``params`` and decoded into flat model
+    params, which the objective gets. A user's ``hp.*`` space (:mod:`hpo_plugin.hyperopt_space`)
+    is evaluated as given; its objective gets the point as hyperopt's ``fmin`` would, and the
+    trial logs it flattened (``{"model": {"C": 1}}`` -> ``model.C``).
+    """
+
+    params: tuple[Param, ...]
+    expression: Any = None
+
+    def hyperopt(self) -> Any:
+        return to_hyperopt(self.params) if self.expression is None else self.expression
+
+    def trial_params(self, point: Any) -> dict[str, Any]:
+        """A point (as hyperopt evaluated it) as the params a trial logs."""
+        if self.expression is None:
+            return decode(point)
+        if isinstance(point, Mapping):
+            return _flat(point, "")
+        if isinstance(point, list | tuple):
+            return _flat(dict(enumerate(point)), "")
+        only = self.params[0].label if len(self.params) == 1 else "value"
+        return {only: _plain(point)}
+
+    def argument(self, point: Any) -> tuple[Any, ...]:
+        """What the objective is called with when it is not the params: ``(point,)``, or ``()``."""
+        return () if self.expression is None else (point,)
+
+
+def _flat(point: Mapping[Any, Any], prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in point.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(_flat(value, f"{name}."))
+        elif isinstance(value, list | tuple) and value and not isinstance(value, str):
+            out.update(_flat(dict(enumerate(value)), f"{name}."))
+        else:
+            out[name] = _plain(value)
+    return out
 
 
 def flatten(space: tuple[Param, ...]) -> Iterator[Param]:

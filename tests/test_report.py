@@ -94,9 +94,10 @@ def test_list_show_compare_and_report_commands(finished_search, client):
     shown = json.loads(invoke("show", run_id, "--top", "3", "--format", "json").output)
     assert len(shown["top_trials"]) == 3
     assert shown["top_trials"][0]["loss"] == pytest.approx(finished_search.best.loss)
-    assert shown["registered"] == []
+    # run_search registers as `hpo search` does: the first version is the champion
+    assert shown["registered"] == ["tiny-model v1 (challenger, champion)"]
     table = invoke("show", run_id).output
-    assert "best params" in table and "not registered" in table
+    assert "best params" in table and "tiny-model v1" in table
     csv_out = invoke("show", run_id, "--format", "csv").output
     assert csv_out.splitlines()[0].startswith("number,status,loss,run_id")
     report = invoke("report", run_id)

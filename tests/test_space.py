@@ -49,7 +49,17 @@ def test_each_distribution_samples_values_of_the_right_type(spec, check):
 
 
 def test_every_registered_distribution_is_covered():
-    assert set(DISTRIBUTIONS) == {"uniform", "loguniform", "quniform", "qloguniform", "normal", "randint"}
+    assert set(DISTRIBUTIONS) == {
+        "uniform",
+        "loguniform",
+        "quniform",
+        "qloguniform",
+        "normal",
+        "qnormal",
+        "lognormal",
+        "qlognormal",
+        "randint",
+    }
 
 
 def test_nested_choice_only_samples_the_chosen_branch():

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from hpo_plugin.space import CHOICE, Param
+from hpo_plugin.space import CHOICE, GAUSSIAN, Param
 
 EPS = 1e-12
 
@@ -39,8 +39,9 @@ class Axis:
             return cls(math.log(a[0]), math.log(a[1]), None, True, a[2])
         if p.kind == "randint":
             return cls(a[0], a[1] - 1, 1.0, False, 1.0)
-        if p.kind == "normal":  # unbounded in hyperopt: 4 sigmas either side
-            return cls(a[0] - 4 * a[1], a[0] + 4 * a[1], None, False, None)
+        if p.kind in GAUSSIAN:  # unbounded in hyperopt: 4 sigmas either side (log units for lognormal)
+            quantum = a[2] if len(a) > 2 else None
+            return cls(a[0] - 4 * a[1], a[0] + 4 * a[1], None, "lognormal" in p.kind, quantum)
         raise ValueError(f"no axis for a {p.kind} parameter")
 
     def to_axis(self, value: float) -> float:
@@ -57,14 +58,15 @@ class Axis:
 
 def prior_point(space: Sequence[Param], rng: np.random.Generator, point: dict) -> dict:
     """A random draw from ``space``'s own distributions into ``point`` (label -> value): a choice's
-    option uniformly, then that option's sub-space."""
+    option by its probability (equally likely if it has none), then that option's sub-space."""
     for p in space:
         if p.kind == CHOICE:
-            index = int(rng.integers(len(p.options)))
+            weights = np.asarray(p.args) / sum(p.args) if p.args else None
+            index = int(rng.choice(len(p.options), p=weights) if p.args else rng.integers(len(p.options)))
             point[p.label] = index
             prior_point(p.options[index].space, rng, point)
-        elif p.kind == "normal":
-            point[p.label] = float(rng.normal(p.args[0], p.args[1]))
+        elif p.kind in GAUSSIAN:
+            point[p.label] = Axis.of(p).from_axis(float(rng.normal(p.args[0], p.args[1])), p.kind)
         else:
             axis = Axis.of(p)
             half = (axis.step or 0.0) / 2  # each grid point gets its whole cell

@@ -26,6 +26,7 @@ class TrialContext:
     numbers: Numbers = field(default_factory=Numbers)
     records: list[TrialRecord] = field(default_factory=list)  # trials logged outside the writer
     board: Board = field(init=False)  # the trials' step values and the pruner that reads them
+    hyperopt_trials: Trials | None = None  # hyperopt's trials once the loop ran (documents, results)
 
     def __post_init__(self) -> None:
         self.board = new_board(self.config.search)
@@ -50,6 +51,7 @@ class TrialContext:
 
     def minimize(self, fn, trials: Trials, max_queue_len: int = 1) -> Trials:
         """The search's hyperopt loop over ``fn`` and ``trials``, with its seed stream and stop rules."""
+        self.hyperopt_trials = trials
         return minimize(
             self.prepared,
             fn,

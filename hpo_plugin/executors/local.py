@@ -27,12 +27,11 @@ from threadpoolctl import threadpool_limits
 
 from hpo_plugin.errors import one_line
 from hpo_plugin.executors.context import TrialContext
-from hpo_plugin.executors.trial import evaluate_trial, run_trial
+from hpo_plugin.executors.trial import evaluate_trial, new_record, run_trial
 from hpo_plugin.hyperopt_protocol import point_vals
 from hpo_plugin.objectives.base import Objective
 from hpo_plugin.processes import EOF_FRAME, child_io, receive, send, spawn
 from hpo_plugin.pruners import Board, Reporter
-from hpo_plugin.space import decode
 from hpo_plugin.tracking.modelfiles import ModelFiles
 from hpo_plugin.tracking.records import TrialRecord
 
@@ -158,7 +157,8 @@ class Slot:
         if self.process is None or self.process.poll() is not None:
             self._start(spawn(WORKER))
         try:
-            send(self.process.stdin, (record.params, record.run_id, self.tracking_uri, self.board.prunes))
+            message = (record.params, record.point, record.run_id, self.tracking_uri, self.board.prunes)
+            send(self.process.stdin, message)
             while isinstance(reply := receive(self.process.stdout), StepReport):
                 send(self.process.stdin, self.board.report(record.number, reply.step, reply.loss))
         except OSError:
@@ -210,22 +210,23 @@ class _UnlessCancelled:
             model.discard()
 
 
-def point_params(doc: dict[str, Any], space) -> dict[str, Any]:
-    """A proposed trial's params: its point in ``space`` (hyperopt's), choices decoded."""
-    return decode(space_eval(space, point_vals(doc["misc"])))
+def proposed(ctx: TrialContext, doc: dict[str, Any]) -> TrialRecord:
+    """The record of a proposed trial document, numbered."""
+    space, vals = ctx.prepared.space, point_vals(doc["misc"])
+    return new_record(space, ctx.numbers.take(), space_eval(space.hyperopt(), vals), vals)
 
 
 def _serve(trials: PoolTrials, slot: Slot, ctx: TrialContext) -> None:
-    sink, space = _UnlessCancelled(ctx.writer, trials), ctx.prepared.hyperopt_space
+    sink = _UnlessCancelled(ctx.writer, trials)
     while (doc := trials.take()) is not None:
-        record = TrialRecord(ctx.numbers.take(), point_params(doc, space))
+        record = proposed(ctx, doc)
         result = run_trial(record, slot.evaluate, sink, ctx.board)
         if trials.cancelled:
             return
         trials.finish(doc, result)
 
 
-def _never_called(point):
+def _never_called(point, vals):
     raise AssertionError("local executor trials run in worker processes")
 
 
@@ -299,8 +300,8 @@ def _trials(objective: Objective, receive_frame, send_frame) -> None:
     while (message := receive_frame()) is not END_OF_SEARCH:
         if message is EOF_FRAME:  # the search process is gone
             os._exit(0)
-        params, run_id, tracking_uri, prunes = message  # run_id: opened first if it uses MLflow
-        record = TrialRecord(0, params, run_id=run_id)
+        params, point, run_id, tracking_uri, prunes = message  # run_id: opened first if it uses MLflow
+        record = TrialRecord(0, params, run_id=run_id, point=point)
         ask = partial(_ask, receive_frame, send_frame) if prunes else None
         model = evaluate_trial(objective, record, tracking_uri, Reporter(ask))
         if model is not None:  # written here, in parallel; the writer completes and uploads it

@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 from hyperopt import JOB_STATE_DONE, STATUS_OK, Trials, fmin
 from hyperopt.exceptions import AllTrialsFailed
+from hyperopt.pyll import rec_eval
 from threadpoolctl import threadpool_limits
 
+from hpo_plugin.hyperopt_protocol import point_vals
 from hpo_plugin.tracking.records import WARM_WORKDIR
 
 
@@ -29,7 +31,7 @@ def minimize(
     early_stop_fn: Callable | None = None,
     max_queue_len: int = 1,
 ) -> Trials:
-    """hyperopt's fmin over ``fn(point) -> result dict`` for a prepared search, seeded.
+    """hyperopt's fmin over ``fn(point, vals) -> result dict`` for a prepared search, seeded.
 
     ``prepared`` is a :class:`~hpo_plugin.search.prepare.PreparedSearch`. ``progress`` shows
     hyperopt's bar (trial count, best loss, rate, ETA). ``trials`` and ``rstate`` (a resumed
@@ -42,8 +44,8 @@ def minimize(
     # AllTrialsFailed: the search reports that itself, with the first error.
     with threadpool_limits(limits=prepared.objective.n_threads), contextlib.suppress(AllTrialsFailed):
         fmin(
-            fn,
-            space=prepared.hyperopt_space,
+            _with_vals(fn),
+            space=prepared.space.hyperopt(),
             algo=prepared.suggest,
             max_evals=max_evals(search, trials),
             timeout=search.time_limit,
@@ -56,6 +58,17 @@ def minimize(
             return_argmin=False,
         )
     return trials
+
+
+def _with_vals(fn: Callable[[Any, dict[str, Any]], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """``fn(point, vals)`` as fmin's objective: hyperopt's documented ``pass_expr_memo_ctrl``
+    form hands over the trial being run, whose ``misc.vals`` a resumed search reads back."""
+
+    def objective(expr, memo, ctrl):
+        return fn(rec_eval(expr, memo=memo), point_vals(ctrl.current_trial["misc"]))
+
+    objective.fmin_pass_expr_memo_ctrl = True
+    return objective
 
 
 def max_evals(search, trials: Trials) -> int:
@@ -87,7 +100,26 @@ class NoImprovement:
         return since >= self.patience, []
 
 
-def early_stop_fn(search) -> NoImprovement | None:
-    """hyperopt's ``early_stop_fn`` for ``search.early_stop.patience``, or None."""
+@dataclass(frozen=True)
+class Either:
+    """Two hyperopt ``early_stop_fn``s: stop when either says so (each keeps its own state)."""
+
+    first: Callable
+    second: Callable
+
+    def __call__(self, trials: Trials, *state) -> tuple[bool, list]:
+        mine, theirs = state if state else ([], [])
+        stop_first, mine = self.first(trials, *mine)
+        stop_second, theirs = self.second(trials, *theirs)
+        return stop_first or stop_second, [mine, theirs]
+
+
+def early_stop_fn(search) -> Callable | None:
+    """hyperopt's ``early_stop_fn`` for ``search.early_stop.patience`` and the function given in
+    Python (``search.early_stop_fn``), or None."""
     early = search.early_stop
-    return NoImprovement(early.patience, early.min_delta) if early and early.patience else None
+    patience = NoImprovement(early.patience, early.min_delta) if early and early.patience else None
+    given = search.early_stop_fn
+    if patience is not None and given is not None:
+        return Either(patience, given)
+    return patience or given

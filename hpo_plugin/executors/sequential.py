@@ -7,8 +7,7 @@ next trial instead of delaying it.
 from __future__ import annotations
 
 from hpo_plugin.executors.context import TrialContext
-from hpo_plugin.executors.trial import evaluate_trial, run_trial
-from hpo_plugin.space import decode
+from hpo_plugin.executors.trial import evaluate_trial, new_record, run_trial
 from hpo_plugin.tracking.records import TrialRecord
 
 
@@ -20,7 +19,8 @@ def run(ctx: TrialContext) -> None:
     def evaluate(record: TrialRecord):
         return evaluate_trial(objective, record, ctx.spec.tracking_uri, board.reporter(record.number))
 
-    def on_trial(point):
-        return run_trial(TrialRecord(ctx.numbers.take(), decode(point)), evaluate, ctx.writer, board)
+    def on_trial(point, vals):
+        record = new_record(ctx.prepared.space, ctx.numbers.take(), point, vals)
+        return run_trial(record, evaluate, ctx.writer, board)
 
     ctx.minimize(on_trial, ctx.trials())

@@ -14,6 +14,7 @@ Each slot's jobs run in a job group of its own, so an interrupted search cancels
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -28,12 +29,12 @@ from threadpoolctl import threadpool_limits
 
 from hpo_plugin.errors import one_line
 from hpo_plugin.executors.context import TrialContext
-from hpo_plugin.executors.local import PoolTrials, point_params
+from hpo_plugin.executors.local import PoolTrials, proposed
 from hpo_plugin.executors.trial import evaluate_trial, hyperopt_result, run_trial
 from hpo_plugin.objectives.base import Objective
 from hpo_plugin.pruners import Board, Reporter, loss_of
 from hpo_plugin.tracking.client import QUIET_MLFLOW, absolute_uri, end_run
-from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, TrialRecord
+from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, TrialRecord, now_ms
 from hpo_plugin.tracking.schema import (
     ERROR_TAG,
     PARENT_RUN_TAG,
@@ -117,8 +118,7 @@ class SparkTrial:
 
     objective: Any  # a Broadcast of the search's Objective: shipped to each executor once
     spec: WriterSpec
-    number: int
-    params: dict[str, Any]
+    proposed: TrialRecord  # number, params, point: the trial as proposed
     board: Board  # the search's step values when this trial started
     curves: Curves
 
@@ -127,10 +127,10 @@ class SparkTrial:
             pass
         os.environ.update(QUIET_MLFLOW)
         objective = self.objective.value
-        record = TrialRecord(self.number, self.params)
+        record = dataclasses.replace(self.proposed, start_ms=now_ms())
         key = (self.spec.tracking_uri, self.spec.parent_run_id)
         runs = _RUNS.get(key) or _RUNS.setdefault(key, self.spec.connect())
-        ask = _Refreshed(self.board, runs, self.curves, self.number) if self.board.prunes else None
+        ask = _Refreshed(self.board, runs, self.curves, record.number) if self.board.prunes else None
         evaluate = partial(_evaluate, objective, self.spec.tracking_uri, Reporter(ask))
         run_trial(record, evaluate, _Synchronous(runs), self.board)
         return [record]
@@ -194,11 +194,10 @@ def run(ctx: TrialContext) -> None:
 
 def _serve(trials: PoolTrials, context, shipped, spec: WriterSpec, ctx: TrialContext, group: str) -> None:
     context.setJobGroup(group, "hpo_plugin trials", interruptOnCancel=True)
-    space = ctx.prepared.hyperopt_space
     curves = Curves(curve_metric(ctx.config), ctx.config.objective.maximize)
     while (doc := trials.take()) is not None:
-        record = TrialRecord(ctx.numbers.take(), point_params(doc, space))
-        task = SparkTrial(shipped, spec, record.number, record.params, ctx.board.snapshot(), curves)
+        record = proposed(ctx, doc)
+        task = SparkTrial(shipped, spec, record, ctx.board.snapshot(), curves)
         try:
             (record,) = context.parallelize([0], 1).mapPartitions(task).collect()
         except Exception as exc:  # the task died (executor lost) or was cancelled
@@ -211,7 +210,7 @@ def _serve(trials: PoolTrials, context, shipped, spec: WriterSpec, ctx: TrialCon
         trials.finish(doc, hyperopt_result(record))
 
 
-def _never_called(point):
+def _never_called(point, vals):
     raise AssertionError("spark executor trials run in Spark tasks")
 
 

@@ -16,6 +16,7 @@ from hyperopt import STATUS_FAIL, STATUS_OK
 from hpo_plugin.errors import one_line
 from hpo_plugin.objectives.base import Objective
 from hpo_plugin.pruners import Board, Reporter, TrialPruned
+from hpo_plugin.space import SearchSpace
 from hpo_plugin.tracking.records import FINISHED, RUNNING, TrialLog, TrialRecord
 
 
@@ -70,7 +71,7 @@ def evaluate_trial(
     run = (tracking_uri, record.run_id) if objective.uses_mlflow and tracking_uri and record.run_id else None
     reporter = reporter if reporter is not None else Reporter()
     try:
-        outcome = objective.evaluate(record.params, run, reporter)
+        outcome = objective.evaluate(record.argument, run, reporter)
     except TrialPruned:
         _keep_steps(record, reporter, None)
         if reporter.last_step is None:
@@ -97,16 +98,26 @@ def _keep_steps(record: TrialRecord, reporter: Reporter, log: TrialLog | None) -
     record.log = log
 
 
+def new_record(space: SearchSpace, number: int, point: Any, vals: dict[str, Any]) -> TrialRecord:
+    """The record of a proposed trial: ``point`` as hyperopt evaluated it, ``vals`` its labels'
+    values (hyperopt's ``misc.vals``, as plain numbers)."""
+    plain = {label: value.item() if hasattr(value, "item") else value for label, value in vals.items()}
+    return TrialRecord(number, space.trial_params(point), point=space.argument(point), vals=plain)
+
+
 def hyperopt_result(record: TrialRecord) -> dict[str, Any]:
     """What hyperopt's loop gets back for a trial (its result document).
 
     A pruned trial is ``ok`` with the loss the search's board gave it (see ``Board.finish``).
+    The trial's numeric results ride along (as the extras of a hyperopt objective's result do),
+    with its MLflow run id.
     """
+    known = {"trial_number": record.number, "run_id": record.run_id}
     if record.status == FINISHED and record.loss is not None:
-        result = {"status": STATUS_OK, "loss": record.loss, "trial_number": record.number}
+        result = {**record.metrics, "status": STATUS_OK, "loss": record.loss, **known}
         return result | ({"pruned_step": record.pruned_step} if record.pruned else {})
     error = record.error or f"pruned at step {record.pruned_step} with no usable value"
-    return {"status": STATUS_FAIL, "trial_number": record.number, "error": error}
+    return {"status": STATUS_FAIL, **known, "error": error}
 
 
 def run_trial(

@@ -14,7 +14,6 @@ A new kind of objective is a new module here implementing :class:`Objective`;
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -73,12 +72,12 @@ def check_objective(config: ExperimentConfig, task: str | None, fn: Callable | N
             load_function(config.objective.function, str(config.base_dir.resolve()))
     except ValueError as exc:
         raise ConfigError(config.source, key, str(exc)) from None
-    if fn is not None and config.executor.name == "local" and not _importable(fn):
+    if fn is not None and config.executor.name != "sequential" and (problem := _unshippable(fn)):
         raise ConfigError(
             config.source,
             "executor.name",
-            "local workers are fresh processes: define the function in an importable module "
-            "(not __main__ or a lambda), or give it as objective.function: 'file.py:name'",
+            f"{config.executor.name} workers get the function by value and it cannot be pickled "
+            f"({problem}); keep what it uses picklable, or run it with executor 'sequential'",
         )
 
 
@@ -115,12 +114,12 @@ def project_of(config: ExperimentConfig) -> str:
     return str(find_project(base_dir) or base_dir)
 
 
-def _importable(fn: Callable) -> bool:
-    """Whether a worker process can import ``fn`` by name, as pickle sends it."""
-    if getattr(fn, "__module__", "__main__") == "__main__" or "<lambda>" in getattr(fn, "__qualname__", ""):
-        return False
+def _unshippable(fn: Callable) -> str | None:
+    """Why ``fn`` cannot travel to a worker (cloudpickle: by value from ``__main__``), or None."""
+    import cloudpickle
+
     try:
-        pickle.dumps(fn)
-    except Exception:
-        return False
-    return True
+        cloudpickle.dumps(fn)
+    except Exception as exc:
+        return " ".join(str(exc).split())[:200] or type(exc).__name__
+    return None

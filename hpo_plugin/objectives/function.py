@@ -10,6 +10,7 @@ trial's model; the best trial's model is the search's final model (nothing is re
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import importlib
 import importlib.util
@@ -34,7 +35,17 @@ from hpo_plugin.tracking.schema import VALUE_METRIC
 if TYPE_CHECKING:
     from hpo_plugin.data import Dataset
 
-RESERVED = {"loss", "status", "model", "error"}  # result keys that are not metrics
+RESERVED = {"loss", "status", "model", "error", "attachments"}  # result keys that are not metrics
+_CURRENT: contextvars.ContextVar[Trial | None] = contextvars.ContextVar("hpo_trial", default=None)
+
+
+def current_trial() -> Trial:
+    """The running trial's handle, from inside an objective that takes only its params (an
+    existing hyperopt objective): report steps for pruning, log to the trial's run."""
+    trial = _CURRENT.get()
+    if trial is None:
+        raise RuntimeError("hpo_plugin.current_trial() is only available while a trial's objective runs")
+    return trial
 
 
 class Trial:
@@ -126,6 +137,23 @@ class FunctionObjective:
     fn: Callable | None = None
     refits = False
 
+    def __getstate__(self) -> dict[str, Any]:
+        """``fn`` travels by value where it must (defined in ``__main__`` or a notebook cell), by
+        reference otherwise: cloudpickle, as hyperopt's SparkTrials ships its objective."""
+        import cloudpickle
+
+        state = dict(self.__dict__)
+        if state["fn"] is not None:
+            state["fn"] = cloudpickle.dumps(state["fn"])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state.get("fn"), bytes):
+            import cloudpickle
+
+            state = {**state, "fn": cloudpickle.loads(state["fn"])}
+        self.__dict__.update(state)
+
     def function(self) -> Callable:
         return self.fn if self.fn is not None else load_function(self.spec, self.base_dir)
 
@@ -140,13 +168,21 @@ class FunctionObjective:
         """Call the function; with ``run`` (tracking URI, run id), that run is MLflow's active run
         meanwhile, so the function's own ``mlflow.log_*`` calls and autologging land in it."""
         fn = self.function()
-        trial = Trial(params, self.dataset, reporter, self.maximize)
-        with active_run(run):
-            result = fn(dict(params), trial) if takes_trial(fn) else fn(dict(params))
+        trial = Trial(params if isinstance(params, Mapping) else {}, self.dataset, reporter, self.maximize)
+        argument = dict(params) if isinstance(params, Mapping) else params  # an hp.* point as it is
+        token = _CURRENT.set(trial)
+        try:
+            with active_run(run) as logged:
+                result = fn(argument, trial) if takes_trial(fn) else fn(argument)
+        finally:
+            _CURRENT.reset(token)
         value, metrics, model = read_result(result)
+        _keep_attachments(result, trial)
         if self.maximize or trial._reporter.steps:  # the last point of its curve, if it reported
             metrics[VALUE_METRIC] = value
-        return TrialOutcome(-value if self.maximize else value, metrics, model or trial.model, trial.log)
+        model_id = logged.model_id
+        model = None if model_id else (model or trial.model)  # a model it logged itself comes first
+        return TrialOutcome(-value if self.maximize else value, metrics, model, trial.log, model_id)
 
     def refit_and_test(self, params: Mapping[str, Any]) -> tuple[Any, dict[str, float]]:
         raise NotImplementedError("a function objective's final model is its best trial's model")
@@ -166,12 +202,26 @@ def uses_mlflow(fn: Callable) -> bool:
     return any(name.split(".")[0] == "mlflow" for name in names)
 
 
+@dataclass
+class LoggedByTrial:
+    """What the trial's own MLflow calls left behind: the model it logged in its run, if any."""
+
+    model_id: str | None = None
+
+
 @contextlib.contextmanager
-def active_run(run: tuple[str, str] | None) -> Iterator[None]:
+def active_run(run: tuple[str, str] | None) -> Iterator[LoggedByTrial]:
     """Make the trial's run MLflow's active run, without ending it: its sink ends it, with its
-    true status (``end_run(status="RUNNING")`` only pops it from MLflow's active runs)."""
+    true status (``end_run(status="RUNNING")`` only pops it from MLflow's active runs).
+
+    Meanwhile a ``mlflow.start_run()`` of the function's own (``nested=True`` or not, as in an
+    existing hyperopt objective) adopts the trial's run instead of opening another, so what the
+    function logs, models included, lands in its trial; the last model logged in that run
+    becomes the trial's model.
+    """
+    logged = LoggedByTrial()
     if run is None:
-        yield
+        yield logged
         return
     import mlflow
 
@@ -179,12 +229,53 @@ def active_run(run: tuple[str, str] | None) -> Iterator[None]:
     if mlflow.get_tracking_uri() != tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     mlflow.start_run(run_id=run_id)
+    own_start_run = mlflow.start_run
+    mlflow.start_run = functools.partial(_adopting_start_run, own_start_run, run_id)
     try:
-        yield
+        yield logged
     finally:
+        mlflow.start_run = own_start_run
         while (active := mlflow.active_run()) is not None and active.info.run_id != run_id:
             mlflow.end_run()  # a run the function started and left open
         mlflow.end_run(status="RUNNING")
+        model = mlflow.last_logged_model()
+        logged.model_id = model.model_id if model is not None and model.source_run_id == run_id else None
+
+
+def _adopting_start_run(start_run: Callable, trial_run_id: str, run_id: str | None = None, **kwargs: Any):
+    """``mlflow.start_run`` during a trial: with the trial's run active and no run id asked for,
+    that run (its tags added), which leaving the ``with`` block does not end."""
+    import mlflow
+    from mlflow.tracking.fluent import ActiveRun
+
+    active = mlflow.active_run()
+    theirs = run_id is not None or kwargs.get("parent_run_id")
+    if theirs or active is None or active.info.run_id != trial_run_id:
+        return start_run(run_id=run_id, **kwargs)
+    if kwargs.get("tags"):
+        mlflow.set_tags(kwargs["tags"])
+
+    class Adopted(ActiveRun):
+        def __exit__(self, exc_type, exc_val, exc_tb):
+            return False  # the trial's sink ends it, with its true status
+
+    return Adopted(active)
+
+
+def _keep_attachments(result: Any, trial: Trial) -> None:
+    """hyperopt's ``result["attachments"]`` (name -> bytes or text) as the trial's artifacts."""
+    attachments = result.get("attachments") if isinstance(result, Mapping) else None
+    if not isinstance(attachments, Mapping):
+        return
+    folder = Path(tempfile.mkdtemp(prefix="hpo-attachments-"))
+    for name, content in attachments.items():
+        path = folder / Path(str(name)).name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(str(content))
+        trial.log_artifact(path, "attachments")
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def read_result(result: Any) -> tuple[float, dict[str, float], Any]:

@@ -7,9 +7,8 @@ import time
 from hpo_plugin.config import ExperimentConfig
 from hpo_plugin.executors.context import new_board
 from hpo_plugin.executors.loop import minimize
-from hpo_plugin.executors.trial import NoSink, evaluate_trial, run_trial
+from hpo_plugin.executors.trial import NoSink, evaluate_trial, new_record, run_trial
 from hpo_plugin.search.prepare import prepare_search
-from hpo_plugin.space import decode
 from hpo_plugin.tracking.records import TrialRecord
 
 
@@ -22,8 +21,9 @@ def run_bare(config: ExperimentConfig) -> tuple[TrialRecord, dict[str, float], f
     def evaluate(record: TrialRecord):
         return evaluate_trial(prepared.objective, record, reporter=board.reporter(record.number))
 
-    def on_trial(point):
-        return run_trial(TrialRecord(len(sink.records) + 1, decode(point)), evaluate, sink, board)
+    def on_trial(point, vals):
+        record = new_record(prepared.space, len(sink.records) + 1, point, vals)
+        return run_trial(record, evaluate, sink, board)
 
     minimize(prepared, on_trial)
     best = min((r for r in sink.records if r.scored), key=lambda r: r.loss)

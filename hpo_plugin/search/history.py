@@ -13,6 +13,7 @@ they do not count against its budget and can never be its best.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from mlflow.tracking import MlflowClient
 from hpo_plugin.errors import ConfigError, TrackingError
 from hpo_plugin.hyperopt_protocol import advance_seed_stream, insert_done
 from hpo_plugin.pruners import loss_of
-from hpo_plugin.space import CHOICE, Param, decode, names, to_hyperopt
+from hpo_plugin.space import CHOICE, GAUSSIAN, Param, SearchSpace, flatten, names
 from hpo_plugin.tracking.client import end_run
 from hpo_plugin.tracking.parent import space_params
 from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, WARM_WORKDIR, TrialRecord
@@ -39,7 +40,7 @@ from hpo_plugin.tracking.schema import (
     search_parent,
 )
 
-UNBOUNDED = {"normal"}  # every other distribution's args start with (low, high)
+UNBOUNDED = GAUSSIAN  # every other distribution's args start with (low, high)
 
 
 @dataclass
@@ -77,12 +78,33 @@ def encode(params: dict[str, str], space: tuple[Param, ...]) -> dict[str, Any]:
     return vals
 
 
-def _encoded(params: dict[str, str], space: tuple[Param, ...]) -> dict[str, Any] | None:
-    """:func:`encode`, or None if the params do not fit the space."""
+def _encoded(row: dict[str, Any], space: SearchSpace) -> dict[str, Any] | None:
+    """A trial's hyperopt vals: as it recorded them (``hpo.vals``), else its params encoded (a
+    trial of an earlier version); None if they do not fit the space."""
+    labels = {p.label for p in flatten(space.params)}
+    if isinstance(text := row.get("vals"), str):
+        vals = json.loads(text)
+        return vals if set(vals) <= labels and _active(vals, space.params) else None
+    if space.expression is not None:  # an hp.* space's params are its point flattened
+        return None
     try:
-        return encode(params, space)
+        return encode(logged_params(row), space.params)
     except (KeyError, StopIteration, ValueError):
         return None
+
+
+def _active(vals: dict[str, Any], space: tuple[Param, ...]) -> bool:
+    """Every label the point activates has a value, and every choice index is an option."""
+    for p in space:
+        if p.label not in vals:
+            return False
+        if p.kind == CHOICE:
+            index = vals[p.label]
+            if not (isinstance(index, int) and 0 <= index < len(p.options)):
+                return False
+            if not _active(vals, p.options[index].space):
+                return False
+    return True
 
 
 def fits(vals: dict, space: tuple[Param, ...]) -> bool:
@@ -117,7 +139,8 @@ def load_history(
 ) -> History:
     """Rebuild the trials of a search (after ``warm``'s); end children left RUNNING as KILLED."""
     frame = load_trials(client, parent_run_id).frame
-    hyperopt_space = to_hyperopt(config.space)
+    space = config.search_space
+    hyperopt_space = space.hyperopt()
     trials = warm.trials if warm else Trials()
     records: list[TrialRecord] = []
     next_number = 1
@@ -128,7 +151,7 @@ def load_history(
             continue
         if row["status"] not in (FINISHED, FAILED):
             continue
-        vals = _encoded(logged_params(row), config.space)
+        vals = _encoded(row, space)
         if vals is None:
             raise ConfigError(
                 config.source, "space", f"trial {row['number']} of search {parent_run_id} does not fit it"
@@ -136,7 +159,7 @@ def load_history(
         ok = row["status"] == FINISHED and math.isfinite(row["loss"])
         result = {"status": STATUS_OK, "loss": float(row["loss"])} if ok else {"status": STATUS_FAIL}
         insert_done(trials, vals, result, labels)
-        records.append(_record(client, row, decode(space_eval(hyperopt_space, vals))))
+        records.append(_record(client, row, space.trial_params(space_eval(hyperopt_space, vals))))
     if config.search.pruning is not None:  # the resumed pruner compares with their curves too
         key = curve_metric(config)
         for record in (r for r in records if r.status == FINISHED):
@@ -177,8 +200,9 @@ def warm_start(client: MlflowClient, run_ids: list[str], config, labels: list[st
             if row["status"] != FINISHED or not math.isfinite(row["loss"]):
                 continue
             logged = logged_params(row)
-            vals = _encoded(logged, config.space)
-            if vals is None or not set(logged) <= wanted or not fits(vals, config.space):
+            vals = _encoded(row, config.search_space)
+            by_name = config.space_expression is None  # a YAML space's params are its names
+            if vals is None or (by_name and not set(logged) <= wanted) or not fits(vals, config.space):
                 skipped += 1
                 continue
             result = {"status": STATUS_OK, "loss": float(row["loss"])}

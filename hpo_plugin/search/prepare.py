@@ -18,7 +18,7 @@ from hpo_plugin.errors import ConfigError, SpaceError
 from hpo_plugin.executors import EXECUTORS
 from hpo_plugin.objectives import Objective, build_objective, check_objective
 from hpo_plugin.objectives.startpoints import start_points
-from hpo_plugin.space import to_hyperopt
+from hpo_plugin.space import SearchSpace
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class PreparedSearch:
     dataset: Dataset | None  # None: a function objective without a 'data:' section
     objective: Objective
     suggest: Suggest
-    hyperopt_space: dict[str, Any]
+    space: SearchSpace
 
 
 def threads_per_trial(config: ExperimentConfig) -> int:
@@ -56,12 +56,18 @@ def prepare_search(config: ExperimentConfig, objective: Callable | None = None) 
     check_objective(config, dataset.task if dataset else None, objective)
     # The tuned tpe's first trials: each model family's library defaults (none for a function).
     start = start_points(config, dataset.task) if config.candidates else ()
+    suggest = _algorithm(config, start)
+    built = build_objective(config, dataset, threads_per_trial(config), objective)
+    return PreparedSearch(config, dataset, built, suggest, config.search_space)
+
+
+def _algorithm(config: ExperimentConfig, start: tuple[dict[str, Any], ...]) -> Suggest:
+    """The registered algorithm for the space, or a suggest function given in Python as it is."""
+    algo = config.search.algo
+    if callable(algo):
+        return algo
     try:
         raw_tpe = config.search.tpe.settings if config.search.tpe else None
-        suggest = build_algorithm(
-            config.search.algo, AlgorithmInput(config.space, config.search.seed, start, raw_tpe)
-        )
+        return build_algorithm(algo, AlgorithmInput(config.space, config.search.seed, start, raw_tpe))
     except SpaceError as exc:
         raise ConfigError(config.source, "search.algo", str(exc)) from None
-    built = build_objective(config, dataset, threads_per_trial(config), objective)
-    return PreparedSearch(config, dataset, built, suggest, to_hyperopt(config.space))

@@ -15,12 +15,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import mlflow
+from hyperopt import Trials
 from mlflow.tracking import MlflowClient
 
 from hpo_plugin.config import ExperimentConfig
 from hpo_plugin.errors import SearchInterrupted
 from hpo_plugin.executors import EXECUTORS
 from hpo_plugin.executors.context import TrialContext
+from hpo_plugin.registry import Registration, register_search
 from hpo_plugin.search.prepare import prepare_search
 from hpo_plugin.search.start import open_search
 from hpo_plugin.search.summary import finish
@@ -42,6 +44,9 @@ class SearchResult:
     elapsed_s: float
     warm_used: int = 0
     warm_skipped: int = 0
+    registration: Registration | None = None  # None: not registered (see ``not_registered``)
+    not_registered: str = ""  # why not, in a line
+    trials: Trials | None = None  # hyperopt's trials of this run (documents, results, losses)
 
     @property
     def n_ok(self) -> int:
@@ -64,21 +69,27 @@ def run_search(
     progress: bool = False,
     resume: str | None = None,
     objective: Callable | None = None,
+    parent_run_id: str | None = None,
 ) -> SearchResult:
-    """Run a tracked search: parent run, one child run per trial, the final model on the parent.
+    """Run a tracked search: parent run, one child run per trial, the final model on the parent,
+    registered through the champion gate (as ``hpo search`` does) unless ``register.enabled``
+    is false.
 
     ``resume`` continues the interrupted search with that parent run id, from MLflow alone.
-    ``objective`` is your training function (``fn(params)`` or ``fn(params, trial)``), for an
-    experiment with a top-level ``space`` and no model.
+    ``objective`` is your training function (``fn(params)`` or ``fn(params, trial)``; with an
+    hp.* space, ``fn(point)`` as hyperopt calls it), for an experiment with a top-level
+    ``space`` and no model. ``parent_run_id`` is a RUNNING run to be the search's parent (the
+    active run when ``fmin`` starts); by default ``MLFLOW_RUN_ID`` or a new run.
     """
     executor = EXECUTORS[config.executor.name]
     executor.prestart(config.executor.workers)  # worker processes start while we prepare
     prepared = prepare_search(config, objective)
     client = _connect(tracking_uri)
-    search = open_search(client, prepared, experiment_name, resume, progress)
+    search = open_search(client, prepared, experiment_name, resume, progress, parent_run_id)
     with _ends_runs(search.ctx, client, search.parent_id, config.source):
         executor.runner()(search.ctx)
         records, best, test_metrics, model_id = finish(search.ctx, client, search.models, search.parent_id)
+    registration, why_not = _register(client, config, search.parent_id, model_id)
     warm = search.warm
     return SearchResult(
         search.parent_id,
@@ -90,7 +101,22 @@ def run_search(
         time.perf_counter() - search.started,
         warm.used if warm else 0,
         warm.skipped if warm else 0,
+        registration,
+        why_not,
+        search.ctx.hyperopt_trials,
     )
+
+
+def _register(
+    client: MlflowClient, config: ExperimentConfig, parent_id: str, model_id: str | None
+) -> tuple[Registration | None, str]:
+    """The final model registered through the champion gate, or why it was not."""
+    if not config.registration.enabled:
+        return None, f"register.enabled is false; register later with: hpo register --run {parent_id}"
+    if model_id is None:
+        return None, "no trial logged a model (return one as result['model'], or log it with MLflow)"
+    name, margin = config.registered_model_name, config.registration.margin
+    return register_search(client, parent_id, name, margin), ""
 
 
 def _connect(tracking_uri: str | None) -> MlflowClient:
@@ -114,7 +140,7 @@ def _ends_runs(ctx: TrialContext, client: MlflowClient, parent_id: str, source: 
         raise SearchInterrupted(
             f"search stopped by {reason}: parent run {parent_id} and its unfinished trial "
             f"ended KILLED; the {kept} finished trials are kept; continue with: "
-            f"hpo search {source} --resume {parent_id}"
+            + (f"hpo search {source} --resume {parent_id}" if source else f"resume='{parent_id}'")
         ) from None
     except BaseException:
         ctx.writer.close(client)

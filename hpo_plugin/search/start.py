@@ -46,11 +46,13 @@ def open_search(
     experiment_name: str | None,
     resume: str | None,
     progress: bool,
+    parent_run_id: str | None = None,
 ) -> OpenSearch:
-    """Warm start, the parent run (new or resumed), and the trial writer for the trials."""
+    """Warm start, the parent run (new, given or resumed), and the trial writer for the trials."""
     config = prepared.config
     warm = _warm_start(client, config)
-    parent, history = _parent(client, config, experiment_name, resume, warm.history if warm else None)
+    history = warm.history if warm else None
+    parent, history = _parent(client, config, experiment_name, resume, history, parent_run_id)
     started = time.perf_counter()
     _log_warm_start(client, parent, config, warm)
     models = _model_logger(client, prepared, parent.info.experiment_id)
@@ -84,10 +86,12 @@ def _parent(
     experiment_name: str | None,
     resume: str | None,
     history: History | None,
+    parent_run_id: str | None = None,
 ) -> tuple[Run, History | None]:
-    """A new parent run, or the resumed one (RUNNING again) with its trials added to ``history``."""
+    """A new (or given) parent run, or the resumed one (RUNNING again) with its trials added to
+    ``history``."""
     if not resume:
-        return open_parent(client, config, experiment_name), history
+        return open_parent(client, config, experiment_name, parent_run_id), history
     parent = check_resumable(client, resume, config)
     history = load_history(client, resume, config, _labels(config), history)
     client.update_run(resume, status="RUNNING")

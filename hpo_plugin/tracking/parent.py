@@ -45,15 +45,19 @@ from hpo_plugin.tracking.schema import (
 )
 
 
-def open_parent(client: MlflowClient, config, experiment_name: str | None = None) -> Run:
-    """The run ``mlflow run`` made for us (MLFLOW_RUN_ID), or a new one in the experiment."""
-    if run_id := os.environ.get("MLFLOW_RUN_ID"):
+def open_parent(
+    client: MlflowClient, config, experiment_name: str | None = None, run_id: str | None = None
+) -> Run:
+    """``run_id`` (a RUNNING run of the caller's), the run ``mlflow run`` made for us
+    (MLFLOW_RUN_ID), or a new one in the experiment."""
+    given = f"run {run_id}" if run_id else f"MLFLOW_RUN_ID={os.environ.get('MLFLOW_RUN_ID')}"
+    if run_id := run_id or os.environ.get("MLFLOW_RUN_ID"):
         try:
             run = client.get_run(run_id)
         except Exception:
-            raise TrackingError(f"MLFLOW_RUN_ID={run_id} is not a run in this store; unset it") from None
+            raise TrackingError(f"{given} is not a run in this store; unset it") from None
         if run.info.status != RUNNING:
-            raise TrackingError(f"MLFLOW_RUN_ID={run_id} is {run.info.status}, not RUNNING; unset it")
+            raise TrackingError(f"{given} is {run.info.status}, not RUNNING; unset it")
         log_batch(client, run_id, tags={RUN_NAME_TAG: run_name(config), ROLE_TAG: SEARCH_ROLE})
         return run
     experiment_id = get_or_create_experiment(client, experiment_name or config.mlflow_experiment_name)
@@ -78,7 +82,7 @@ def setup_payload(prepared, run_id: str) -> dict:
     """The experiment file, the resolved settings and the dataset, as plain data."""
     config, data = prepared.config, prepared.dataset
     params: dict[str, object] = {
-        "search.algo": config.search.algo,
+        "search.algo": config.search.algo_name,
         "search.max_evals": config.search.max_evals,
         "search.seed": config.search.seed,
         "search.timeout": config.search.timeout,

@@ -45,6 +45,15 @@ class TrialRecord:
     log: TrialLog | None = None  # what the trial's own code logged (and its reported steps)
     steps: dict[int, float] = field(default_factory=dict)  # reported step -> loss (pruning)
     pruned_step: int | None = None  # the step a pruner stopped it at
+    # The objective's argument where it is not ``params``: ``(point,)`` of a user's hp.* space,
+    # as hyperopt evaluated it (the params are that point flattened, for MLflow).
+    point: tuple[Any, ...] = ()
+    vals: dict[str, Any] | None = None  # hyperopt's point (label -> value): what resume reads back
+
+    @property
+    def argument(self) -> Any:
+        """What the objective is called with."""
+        return self.point[0] if self.point else self.params
 
     @property
     def name(self) -> str:

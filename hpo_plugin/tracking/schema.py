@@ -39,6 +39,7 @@ BEST_RUN_TAG, BEST_NUMBER_TAG, FINAL_MODEL_TAG = (
 REGISTER_NAME_TAG, EXPERIMENT_FILE_TAG = "hpo.register_name", "hpo.experiment_file"
 # On a trial.
 TRIAL_NUMBER_TAG, ERROR_TAG = "hpo.trial_number", "hpo.error"
+VALS_TAG = "hpo.vals"  # the trial's point as hyperopt's vals (JSON, label -> value): for resume
 PRUNED_TAG = "hpo.pruned"  # the step a pruner stopped the trial at (its run ends FINISHED)
 LOSS_METRIC = "loss"
 VALUE_METRIC = "value"  # a function's value (with ``direction: maximize``, or reported by step)
@@ -49,7 +50,7 @@ SPACE_PARAM_PREFIX, BEST_PARAM_PREFIX = "space.", "best."
 
 
 def run_name(config) -> str:
-    return f"search-{config.name}-{config.search.algo}"
+    return f"search-{config.name}-{config.search.algo_name}"
 
 
 def curve_metric(config) -> str:
@@ -119,6 +120,7 @@ def load_trials(client, parent_run_id: str) -> SearchTrials:
             "loss": run.data.metrics.get(LOSS_METRIC, math.nan),
             "duration_s": ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000,
             "run_id": run.info.run_id,
+            "vals": run.data.tags.get(VALS_TAG),  # the point as hyperopt's vals (JSON), for resume
         }
         row.update({f"param_{k}": _number(v) for k, v in run.data.params.items()})
         row.update({f"metric_{k}": v for k, v in run.data.metrics.items()})

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import pickle
 import queue
@@ -37,7 +38,7 @@ from hpo_plugin.tracking.client import QUIET_MLFLOW, create_child_run, end_run, 
 from hpo_plugin.tracking.logged_models import ModelLogger, warm_up
 from hpo_plugin.tracking.modelfiles import ModelFiles
 from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, TrialLog, TrialRecord, now_ms
-from hpo_plugin.tracking.schema import ERROR_TAG, LOSS_METRIC, PRUNED_TAG, TRIAL_NUMBER_TAG
+from hpo_plugin.tracking.schema import ERROR_TAG, LOSS_METRIC, PRUNED_TAG, TRIAL_NUMBER_TAG, VALS_TAG
 from hpo_plugin.tracking.sqlite import relax_syncs
 
 THREAD_ENV = "HPO_TRIAL_WRITER"
@@ -76,6 +77,8 @@ class ChildRuns:
             tags = {**log.tags, **({ERROR_TAG: record.error} if record.error else {})}
             if record.pruned:
                 tags[PRUNED_TAG] = str(record.pruned_step)
+            if record.vals is not None:
+                tags[VALS_TAG] = json.dumps(record.vals, sort_keys=True)
             params = {**log.params, **record.params}
             log_batch(self.client, run_id, params=params, metrics=metrics, tags=tags, history=log.metrics)
             for path, artifact_path in log.artifacts:

@@ -56,7 +56,8 @@ def test_a_trial_is_started_evaluated_and_finished_in_that_order():
     record, sink = TrialRecord(3, {"a": 1}), Journal()
     result = run_trial(record, evaluate_with(Fixed(0.25)), sink)
     assert sink.calls == [("started", 3, RUNNING), ("finished", 3, ("model", 1))]
-    assert result == {"status": STATUS_OK, "loss": 0.25, "trial_number": 3}
+    # hyperopt's result: the loss, the trial's numeric results (as an objective's extras), its run
+    assert result == {"status": STATUS_OK, "loss": 0.25, "trial_number": 3, "run_id": None, "val_x": 0.25}
     assert (record.status, record.loss, record.metrics) == (FINISHED, 0.25, {"val_x": 0.25})
 
 
@@ -64,7 +65,7 @@ def test_an_objective_that_raises_fails_its_trial_with_one_line_not_the_search()
     record, sink = TrialRecord(1, {"a": 1}), Journal()
     result = run_trial(record, evaluate_with(Fixed(error=ValueError("bad\n  value"))), sink)
     assert record.status == FAILED and record.error.startswith("ValueError: bad value (at test_trial.py:")
-    assert result == {"status": STATUS_FAIL, "trial_number": 1, "error": record.error}
+    assert result == {"status": STATUS_FAIL, "trial_number": 1, "run_id": None, "error": record.error}
     assert sink.calls[-1] == ("finished", 1, None)  # the run is still ended, with its error
 
 
@@ -77,7 +78,7 @@ def test_a_trial_whose_run_cannot_be_opened_is_never_evaluated():
 def test_a_sink_that_fails_a_finished_trial_makes_hyperopt_see_a_failure():
     record = TrialRecord(4, {"a": 1})
     result = run_trial(record, evaluate_with(Fixed(0.1)), Journal(fail_at="finished"))
-    assert result == {"status": STATUS_FAIL, "trial_number": 4, "error": "model not logged"}
+    assert result == {"status": STATUS_FAIL, "trial_number": 4, "run_id": None, "error": "model not logged"}
 
 
 def test_no_sink_keeps_the_records_of_a_bare_search():
@@ -136,14 +137,14 @@ def test_a_seed_stream_is_what_the_loop_gets(tiny):
     seen = []
     trials = minimize(
         prepared,
-        lambda point: seen.append(point) or {"status": "ok", "loss": 1.0},
+        lambda point, vals: seen.append(point) or {"status": "ok", "loss": 1.0},
         None,
         np.random.default_rng(7),
     )
     again = []
     minimize(
         prepared,
-        lambda point: again.append(point) or {"status": "ok", "loss": 1.0},
+        lambda point, vals: again.append(point) or {"status": "ok", "loss": 1.0},
         None,
         np.random.default_rng(7),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import textwrap
+import threading
 
 import mlflow
 import pytest
@@ -185,10 +186,27 @@ def test_a_function_runs_in_local_worker_processes(write_yaml, client):
     ]
 
 
-def test_a_python_function_for_local_workers_must_be_importable(write_yaml):
+def test_a_lambda_travels_to_local_workers_by_value(write_yaml, client):
+    config = load_experiment(
+        write_yaml("name: api\nspace: {x: {uniform: [0, 1]}}\nexecutor: {name: local, parallelism: 2}\n"),
+        {"search.max_evals": 3, "register.enabled": False},
+    )
+    offset = 0.5  # a closure's value goes with it
+    result = run_search(config, objective=lambda params: params["x"] + offset)
+    assert result.n_ok == 3 and all(r.loss == r.params["x"] + 0.5 for r in result.records)
+
+
+def test_a_function_that_cannot_be_pickled_is_refused_for_workers_before_any_run(write_yaml, client):
     config = load_experiment(write_yaml("name: api\nspace: {x: {uniform: [0, 1]}}\nexecutor: local\n"))
-    with pytest.raises(ConfigError, match=r"executor\.name: local workers are fresh processes"):
-        run_search(config, objective=lambda params: params["x"])
+    lock = threading.Lock()
+
+    def holds_a_lock(params):
+        with lock:
+            return params["x"]
+
+    with pytest.raises(ConfigError, match=r"executor\.name: local workers get the function by value"):
+        run_search(config, objective=holds_a_lock)
+    assert client.search_experiments(filter_string="name = 'api'") == []
 
 
 @pytest.mark.parametrize(("name", "flavor"), [("own_model", "sklearn"), ("python_model", "python_function")])

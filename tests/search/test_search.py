@@ -451,7 +451,8 @@ def test_default_tpe_starts_at_the_library_defaults_inside_the_space(tiny):
     )  # max_depth in [2, 4], learning_rate in [0.05, 0.3]
     records = []
     minimize(
-        prepare_search(config), lambda point: records.append(decode(point)) or {"status": "ok", "loss": 0.0}
+        prepare_search(config),
+        lambda point, vals: records.append(decode(point)) or {"status": "ok", "loss": 0.0},
     )
     assert records[0] == {"max_depth": 4, "learning_rate": 0.3}  # XGBoost's 6 and 0.3, clipped
 
@@ -461,7 +462,8 @@ def test_model_selection_starts_with_each_familys_defaults(write_yaml):
     config = load_experiment(config.source, {"search.max_evals": len(config.candidates)})
     records = []
     minimize(
-        prepare_search(config), lambda point: records.append(decode(point)) or {"status": "ok", "loss": 1.0}
+        prepare_search(config),
+        lambda point, vals: records.append(decode(point)) or {"status": "ok", "loss": 1.0},
     )
     assert [r["family"] for r in records] == [m.name for m in config.candidates]
 
