@@ -4,15 +4,34 @@ The public Python API (imported lazily, so ``import hpo_plugin`` stays cheap)::
 
     from hpo_plugin import load_experiment, run_search
     result = run_search(load_experiment("experiments/xgboost_breast_cancer.yaml", {"search.max_evals": 50}))
+
+or hyperopt's own, with an ``hp.*`` space and your objective as they are::
+
+    from hpo_plugin import MlflowTrials, fmin
+    best = fmin(objective, space, max_evals=50, trials=MlflowTrials(parallelism=2, register="my-model"))
+
+``hpo_plugin.gp.suggest`` is the default algorithm as a hyperopt ``algo=`` for any Trials.
 """
 
 from __future__ import annotations
 
 from hpo_plugin.version import __version__
 
-__all__ = ["HpoError", "TrialPruned", "__version__", "load_experiment", "run_search"]
+__all__ = [
+    "HpoError",
+    "MlflowTrials",
+    "TrialPruned",
+    "__version__",
+    "current_trial",
+    "fmin",
+    "load_experiment",
+    "run_search",
+]
 
 _LAZY = {
+    "MlflowTrials": "hpo_plugin.fronts.hyperopt",
+    "fmin": "hpo_plugin.fronts.hyperopt",
+    "current_trial": "hpo_plugin.objectives.function",
     "load_experiment": "hpo_plugin.config",
     "run_search": "hpo_plugin.search.run",
     "HpoError": "hpo_plugin.errors",

@@ -117,7 +117,7 @@ def register_search(
     parent, best, model_id = check_search(client, parent_run_id)
     name = name or parent.data.tags.get(REGISTER_NAME_TAG) or "hpo-model"
     _ensure_registered_model(client, name)
-    version = find_version(client, name, parent_run_id)
+    version = find_version(client, name, parent_run_id, model_id)
     created = version is None
     if created:
         version = client.create_model_version(
@@ -150,9 +150,11 @@ def _ensure_registered_model(client: MlflowClient, name: str) -> None:
                 raise
 
 
-def find_version(client: MlflowClient, name: str, parent_run_id: str):
+def find_version(client: MlflowClient, name: str, parent_run_id: str, model_id: str | None = None):
+    """The version registered for this search (for its final model ``model_id``, if given: a
+    search continued to a larger budget has a new final model, and a new version)."""
     for version in client.search_model_versions(f"name='{name}'", max_results=10_000):
-        if version.tags.get(SEARCH_TAG) == parent_run_id:
+        if version.tags.get(SEARCH_TAG) == parent_run_id and model_id in (None, version.model_id):
             return version
     return None
 

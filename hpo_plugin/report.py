@@ -21,9 +21,9 @@ from mlflow.tracking import MlflowClient
 from hpo_plugin.space import log_scaled
 from hpo_plugin.tracking.client import log_batch
 from hpo_plugin.tracking.schema import (
-    BEST_PARAM_PREFIX,
     SPACE_PARAM_PREFIX,
     SearchTrials,
+    best_params,
     completed,
     load_trials,
     pruned,
@@ -189,11 +189,7 @@ def _importance_plot(scores: dict[str, float]):
 
 def _html(trials: SearchTrials, scores: dict[str, float], out_dir: Path) -> str:
     parent = trials.parent
-    best = {
-        k.removeprefix(BEST_PARAM_PREFIX): v
-        for k, v in parent.data.params.items()
-        if k.startswith(BEST_PARAM_PREFIX)
-    }
+    best = best_params(parent)
     tests = {k: v for k, v in parent.data.metrics.items() if k.startswith(("test_", "best_val_"))}
 
     def cell(value) -> str:

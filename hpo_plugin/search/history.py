@@ -122,16 +122,25 @@ def fits(vals: dict, space: tuple[Param, ...]) -> bool:
 
 
 def check_resumable(client: MlflowClient, run_id: str, config) -> Any:
-    """The parent run of an unfinished search with this config's space, or an HpoError."""
+    """The parent run of a search with this config's space, or an HpoError. A finished search
+    continues to a larger budget (see :func:`check_budget`)."""
     parent = search_parent(client, run_id, "--resume")
-    if parent.info.status == FINISHED:
-        raise TrackingError(f"--resume {run_id}: the search already finished; start a new one instead")
     logged = {k: v for k, v in parent.data.params.items() if k.startswith(SPACE_PARAM_PREFIX)}
     if logged and logged != space_params(config.space):
         raise ConfigError(
             config.source, "space", f"differs from the space of search {run_id}; resume with its file"
         )
     return parent
+
+
+def check_budget(parent, history: History, config) -> None:
+    """TrackingError if a finished search has no trial left to run under ``search.max_evals``."""
+    done = len(history.trials.trials) - history.n_warm
+    if parent.info.status == FINISHED and done >= config.search.max_evals:
+        raise TrackingError(
+            f"--resume {parent.info.run_id}: the search already finished its {done} trials; "
+            f"raise search.max_evals above {done} to continue it"
+        )
 
 
 def load_history(

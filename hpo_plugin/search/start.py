@@ -16,7 +16,14 @@ from mlflow.tracking import MlflowClient
 from hpo_plugin.config import ExperimentConfig
 from hpo_plugin.executors.context import TrialContext
 from hpo_plugin.executors.trial import Numbers
-from hpo_plugin.search.history import History, WarmStart, check_resumable, load_history, warm_start
+from hpo_plugin.search.history import (
+    History,
+    WarmStart,
+    check_budget,
+    check_resumable,
+    load_history,
+    warm_start,
+)
 from hpo_plugin.search.prepare import PreparedSearch
 from hpo_plugin.space import flatten
 from hpo_plugin.tracking.client import log_batch
@@ -94,6 +101,7 @@ def _parent(
         return open_parent(client, config, experiment_name, parent_run_id), history
     parent = check_resumable(client, resume, config)
     history = load_history(client, resume, config, _labels(config), history)
+    check_budget(parent, history, config)
     client.update_run(resume, status="RUNNING")
     return parent, history
 

@@ -187,6 +187,17 @@ def trials_table(records: Iterable[TrialRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _unless_logged(
+    client: MlflowClient, run_id: str, params: dict[str, object], tags: dict[str, str]
+) -> tuple[dict[str, object], dict[str, str]]:
+    """The best params as params, unless a continued search's parent logged others already
+    (MLflow params never change): then as tags of the same names, which readers prefer."""
+    logged = client.get_run(run_id).data.params
+    if all(logged.get(k, str(v)) == str(v) for k, v in params.items()):
+        return params, tags
+    return {}, {**tags, **{k: str(v) for k, v in params.items()}}
+
+
 def log_summary(
     client: MlflowClient,
     run_id: str,
@@ -210,6 +221,7 @@ def log_summary(
         metrics.update({f"best_{k}": v for k, v in best.metrics.items()})
         params = {f"{BEST_PARAM_PREFIX}{k}": v for k, v in best.params.items()}
         tags = {BEST_RUN_TAG: best.run_id, BEST_NUMBER_TAG: str(best.number)}
+        params, tags = _unless_logged(client, run_id, params, tags)
     if model_id:
         tags[FINAL_MODEL_TAG] = model_id
     log_batch(client, run_id, params=params, metrics=metrics, tags=tags)

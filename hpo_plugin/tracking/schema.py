@@ -193,3 +193,13 @@ def logged_metrics(row: dict) -> dict[str, float]:
 def present(value) -> bool:
     """A frame cell holds a value (a param absent from a trial's branch is None or nan)."""
     return not (value is None or (isinstance(value, float) and math.isnan(value)))
+
+
+def best_params(parent) -> dict[str, str]:
+    """A search's best params: its ``best.*`` params, or the tags of those names that a search
+    continued to a larger budget wrote when its best changed."""
+    data = parent.data
+    logged = {**data.params, **{k: v for k, v in data.tags.items() if k.startswith(BEST_PARAM_PREFIX)}}
+    return {
+        k.removeprefix(BEST_PARAM_PREFIX): v for k, v in logged.items() if k.startswith(BEST_PARAM_PREFIX)
+    }

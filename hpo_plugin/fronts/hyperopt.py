@@ -1,0 +1,266 @@
+"""hyperopt's own front door: ``MlflowTrials``, a ``Trials`` for hyperopt's ``fmin``, and ``fmin``.
+
+As hyperopt's ``SparkTrials`` changes where trials run and nothing the user wrote, passing
+``trials=MlflowTrials(...)`` to ``hyperopt.fmin`` (or calling :func:`fmin`, which makes one)
+runs the objective and the ``hp.*`` space as they are through the tracked search: a parent run,
+a nested run per evaluation, the best trial's model registered through the champion gate,
+resume from MLflow, local or Spark workers. ``Trials.fmin`` is hyperopt's documented hook for
+a Trials backend to run its own loop; afterwards the trials read as hyperopt's do.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+
+from hyperopt import Trials, space_eval
+
+from hpo_plugin.search.run import SearchResult
+
+SEED_ENV = "HYPEROPT_FMIN_SEED"  # hyperopt's own setting for fmin's default seed
+
+
+class MlflowTrials(Trials):
+    """``trials=MlflowTrials()`` in hyperopt's ``fmin``: the search is tracked in MLflow.
+
+    Options (all optional): ``parallelism`` (trials at once: local worker processes, or Spark
+    tasks with ``executor="spark"`` and ``spark_master``), ``register`` (a registered model
+    name: the best trial's model goes through the champion gate), ``resume`` (a parent run id:
+    continue that search, ``max_evals`` counting its trials), ``experiment_name``, ``run_name``,
+    ``tracking_uri``, ``pruning`` (``search.pruning`` settings as a dict, the objective reporting
+    through :func:`hpo_plugin.current_trial`), ``patience`` (stop after that many trials
+    without improvement), ``seed`` (else from ``rstate``), ``report``, ``margin``.
+    After ``fmin``, ``result`` is the :class:`~hpo_plugin.search.SearchResult` and
+    ``parent_run_id`` its parent run; calling ``fmin`` again with these trials continues it.
+    """
+
+    def __init__(
+        self,
+        *,
+        parallelism: int | None = None,
+        executor: str | None = None,
+        spark_master: str | None = None,
+        register: str | None = None,
+        resume: str | None = None,
+        experiment_name: str | None = None,
+        run_name: str | None = None,
+        tracking_uri: str | None = None,
+        pruning: dict[str, Any] | None = None,
+        patience: int | None = None,
+        seed: int | None = None,
+        report: bool = True,
+        margin: float = 0.0,
+        exp_key: str | None = None,
+    ) -> None:
+        super().__init__(exp_key=exp_key)
+        self.options = {
+            "parallelism": parallelism,
+            "executor": executor,
+            "spark_master": spark_master,
+            "register": register,
+            "experiment_name": experiment_name,
+            "run_name": run_name,
+            "tracking_uri": tracking_uri,
+            "pruning": pruning,
+            "patience": patience,
+            "seed": seed,
+            "report": report,
+            "margin": margin,
+        }
+        self.parent_run_id: str | None = resume
+        self.result: SearchResult | None = None
+
+    def fmin(
+        self,
+        fn: Callable,
+        space: Any,
+        algo: Callable | None = None,
+        max_evals: int | None = None,
+        timeout: float | None = None,
+        loss_threshold: float | None = None,
+        max_queue_len: int = 1,
+        rstate: Any = None,
+        verbose: bool = False,
+        pass_expr_memo_ctrl: bool | None = None,
+        catch_eval_exceptions: bool = False,
+        return_argmin: bool = True,
+        show_progressbar: bool = True,
+        early_stop_fn: Callable | None = None,
+        trials_save_file: str = "",
+    ) -> Any:
+        """hyperopt's ``fmin`` arguments, run as a tracked search; returns what ``fmin`` returns.
+
+        A failed evaluation fails its trial, never the search (``catch_eval_exceptions`` is
+        always on); ``max_queue_len`` is the executor's; ``trials_save_file`` is not needed:
+        every trial is in MLflow, and ``resume=`` continues from there.
+        """
+        from hpo_plugin.config import load_experiment
+        from hpo_plugin.search.run import run_search
+
+        if pass_expr_memo_ctrl:
+            raise ValueError(
+                "MlflowTrials: pass_expr_memo_ctrl is not supported; take the point as fn(params)"
+            )
+        if max_evals is None or (isinstance(max_evals, float) and math.isinf(max_evals)):
+            raise ValueError("MlflowTrials: give max_evals, the number of trials to run in all")
+        client, parent, experiment = _tracking(self.options)
+        seed = _seed(self.options["seed"], rstate, client, self.parent_run_id)
+        definition = _definition(fn, space, algo, max_evals, timeout, loss_threshold, seed, early_stop_fn)
+        config = load_experiment(_with_options(definition, self.options))
+        if parent is None and self.parent_run_id is None:
+            parent = _new_parent(client, config, experiment, self.options["run_name"])
+        result = run_search(
+            config,
+            progress=bool(show_progressbar or verbose),
+            resume=self.parent_run_id,
+            objective=fn,
+            parent_run_id=parent,
+        )
+        self.result, self.parent_run_id = result, result.parent_run_id
+        self._dynamic_trials.clear()
+        self.insert_trial_docs(result.trials.trials if result.trials is not None else [])
+        self.refresh()
+        return self.argmin if return_argmin else space_eval(space, self.argmin)
+
+
+def fmin(
+    fn: Callable,
+    space: Any,
+    algo: Callable | None = None,
+    max_evals: int | None = None,
+    timeout: float | None = None,
+    loss_threshold: float | None = None,
+    trials: Trials | None = None,
+    rstate: Any = None,
+    early_stop_fn: Callable | None = None,
+    return_argmin: bool = True,
+    show_progressbar: bool = True,
+    **options: Any,
+) -> Any:
+    """hyperopt's ``fmin``, tracked in MLflow: ``trials`` defaults to ``MlflowTrials(**options)``
+    and ``algo`` to the Gaussian-process default (``hpo_plugin.gp.suggest``).
+
+    ``options`` are :class:`MlflowTrials`'s (``parallelism=2``, ``register="name"``,
+    ``resume=<parent run id>``, ...); with other ``Trials`` (hyperopt's, ``SparkTrials``) the
+    search runs as hyperopt runs it, untracked by this package.
+    """
+    import hyperopt
+
+    if trials is None:
+        trials = MlflowTrials(**options)
+    elif options:
+        raise TypeError(f"options {sorted(options)} are MlflowTrials' own; pass them to MlflowTrials(...)")
+    if isinstance(trials, MlflowTrials):
+        return trials.fmin(
+            fn,
+            space,
+            algo=algo,
+            max_evals=max_evals,
+            timeout=timeout,
+            loss_threshold=loss_threshold,
+            rstate=rstate,
+            early_stop_fn=early_stop_fn,
+            return_argmin=return_argmin,
+            show_progressbar=show_progressbar,
+        )
+    from hpo_plugin import gp
+
+    return hyperopt.fmin(
+        fn,
+        space,
+        algo=algo or gp.suggest,
+        max_evals=max_evals,
+        timeout=timeout,
+        loss_threshold=loss_threshold,
+        trials=trials,
+        rstate=rstate,
+        early_stop_fn=early_stop_fn,
+        return_argmin=return_argmin,
+        show_progressbar=show_progressbar,
+    )
+
+
+def _definition(
+    fn: Callable,
+    space: Any,
+    algo: Callable | None,
+    max_evals: int,
+    timeout: float | None,
+    loss_threshold: float | None,
+    seed: int,
+    early_stop_fn: Callable | None,
+) -> dict[str, Any]:
+    """The experiment, in the sections a YAML file has."""
+    name = re.sub(r"[^\w.-]", "", getattr(fn, "__name__", "") or "") or "objective"
+    search: dict[str, Any] = {"algo": algo or "gp", "max_evals": int(max_evals), "seed": seed}
+    if timeout is not None:
+        search["timeout"] = timeout
+    if loss_threshold is not None:
+        search["early_stop"] = {"loss_threshold": loss_threshold}
+    if early_stop_fn is not None:
+        search["early_stop_fn"] = early_stop_fn
+    return {"name": name, "space": space, "search": search}
+
+
+def _with_options(definition: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """The MlflowTrials options as the experiment's sections."""
+    search = dict(definition["search"], report=options["report"])
+    if options["pruning"] is not None:
+        search["pruning"] = options["pruning"]
+    if options["patience"] is not None:
+        search["early_stop"] = {**search.get("early_stop", {}), "patience": options["patience"]}
+    workers = options["parallelism"]
+    name = options["executor"] or ("local" if workers and workers > 1 else "sequential")
+    executor = {"name": name, "parallelism": workers, "spark_master": options["spark_master"]}
+    register = {"enabled": bool(options["register"]), "margin": options["margin"]}
+    if options["register"]:
+        register["model_name"] = options["register"]
+    executor = {k: v for k, v in executor.items() if v is not None}
+    return {**definition, "search": search, "executor": executor, "register": register}
+
+
+def _tracking(options: dict[str, Any]) -> tuple[Any, str | None, str | None]:
+    """The client of the store in use, the active run (the search's parent, if there is one) and
+    the experiment a new parent goes to (None: MLflow's active experiment, as ``start_run``)."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from hpo_plugin.tracking.client import get_or_create_experiment, prepare_store
+
+    if options["tracking_uri"]:
+        mlflow.set_tracking_uri(options["tracking_uri"])
+    prepare_store(mlflow.get_tracking_uri())
+    client = MlflowClient()
+    active = mlflow.active_run()
+    name = options["experiment_name"]
+    experiment = get_or_create_experiment(client, name) if name else None
+    return client, active.info.run_id if active else None, experiment
+
+
+def _new_parent(client: Any, config: Any, experiment_id: str | None, run_name: str | None) -> str:
+    """A parent run made as ``mlflow.start_run`` makes one (MLflow's experiment settings, its
+    run-context tags), then left to the search, which ends it with its true status."""
+    import mlflow
+
+    from hpo_plugin.tracking.schema import run_name as default_name
+
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name or default_name(config))
+    mlflow.end_run(status="RUNNING")  # off MLflow's stack of active runs; still RUNNING in the store
+    return run.info.run_id
+
+
+def _seed(given: int | None, rstate: Any, client: Any, resume: str | None) -> int:
+    """A resumed search's own seed (its stream continues); else ``seed``, a seed drawn from
+    ``rstate`` (as fmin draws from it), ``HYPEROPT_FMIN_SEED``, or 0."""
+    if resume:
+        logged = client.get_run(resume).data.params.get("search.seed")
+        if logged is not None:
+            return int(logged)
+    if given is not None:
+        return given
+    if rstate is not None:
+        return int(rstate.integers(2**31 - 1))
+    return int(os.environ.get(SEED_ENV, 0))
