@@ -40,8 +40,10 @@ _LAZY = {
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name == "gp":  # hpo_plugin.gp.suggest after a plain `import hpo_plugin`
+        return importlib.import_module("hpo_plugin.gp")
     raise AttributeError(f"module 'hpo_plugin' has no attribute {name!r}")

@@ -48,6 +48,8 @@ def one_of(value: str, registry: Mapping[str, Any], what: str) -> str:
 def space_of(raw: Any) -> tuple[Param, ...]:
     """A YAML ``space`` mapping as Params; a SpaceError becomes the ValueError pydantic reports."""
     try:
+        if is_hyperopt_space(raw):
+            return from_hyperopt(raw).params
         return raw if isinstance(raw, tuple) else parse_space(raw)
     except SpaceError as exc:
         raise ValueError(str(exc)) from None
@@ -362,8 +364,8 @@ class ExperimentConfig(_Frozen):
         if isinstance(data, Mapping) and is_hyperopt_space(space := data.get("space")):
             try:
                 parsed = from_hyperopt(space)
-            except SpaceError as exc:
-                raise ValueError(str(exc)) from None
+            except SpaceError:
+                return data  # reported under 'space' by its field's validator
             return {**data, "space": parsed.params, "space_expression": parsed.expression}
         return data
 

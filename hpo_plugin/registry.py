@@ -154,7 +154,8 @@ def find_version(client: MlflowClient, name: str, parent_run_id: str, model_id: 
     """The version registered for this search (for its final model ``model_id``, if given: a
     search continued to a larger budget has a new final model, and a new version)."""
     for version in client.search_model_versions(f"name='{name}'", max_results=10_000):
-        if version.tags.get(SEARCH_TAG) == parent_run_id and model_id in (None, version.model_id):
+        mine = model_id is None or version.source == f"models:/{model_id}"
+        if version.tags.get(SEARCH_TAG) == parent_run_id and mine:
             return version
     return None
 

@@ -47,6 +47,11 @@ def tracking_uri(tmp_path, template_db, monkeypatch) -> str:
     yield uri
     while mlflow.active_run():
         mlflow.end_run()
+    # mlflow.set_experiment (a test's, or fmin's experiment_name=) is process-wide (a module
+    # global and MLFLOW_EXPERIMENT_ID); MLflow has no public way to unset it, and the next test's
+    # store does not have that experiment.
+    mlflow.tracking.fluent._active_experiment_id = None
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 
 @pytest.fixture

@@ -228,15 +228,16 @@ def _tracking(options: dict[str, Any]) -> tuple[Any, str | None, str | None]:
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from hpo_plugin.tracking.client import get_or_create_experiment, prepare_store
+    from hpo_plugin.tracking.client import prepare_store
 
     if options["tracking_uri"]:
         mlflow.set_tracking_uri(options["tracking_uri"])
     prepare_store(mlflow.get_tracking_uri())
     client = MlflowClient()
     active = mlflow.active_run()
-    name = options["experiment_name"]
-    experiment = get_or_create_experiment(client, name) if name else None
+    experiment = None
+    if name := options["experiment_name"]:  # the active experiment, as mlflow.set_experiment makes it
+        experiment = mlflow.set_experiment(name).experiment_id
     return client, active.info.run_id if active else None, experiment
 
 

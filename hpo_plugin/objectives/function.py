@@ -228,7 +228,7 @@ def active_run(run: tuple[str, str] | None) -> Iterator[LoggedByTrial]:
     tracking_uri, run_id = run
     if mlflow.get_tracking_uri() != tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
-    mlflow.start_run(run_id=run_id)
+    mlflow.start_run(run_id=run_id, nested=True)  # nested: the caller's own run may be active (fmin's)
     own_start_run = mlflow.start_run
     mlflow.start_run = functools.partial(_adopting_start_run, own_start_run, run_id)
     try:
@@ -238,8 +238,19 @@ def active_run(run: tuple[str, str] | None) -> Iterator[LoggedByTrial]:
         while (active := mlflow.active_run()) is not None and active.info.run_id != run_id:
             mlflow.end_run()  # a run the function started and left open
         mlflow.end_run(status="RUNNING")
+        logged.model_id = _logged_in(run_id)
+
+
+def _logged_in(run_id: str) -> str | None:
+    """The last model this process logged, if it was logged in ``run_id``."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
         model = mlflow.last_logged_model()
-        logged.model_id = model.model_id if model is not None and model.source_run_id == run_id else None
+    except MlflowException:  # logged earlier in another store: not this trial's
+        return None
+    return model.model_id if model is not None and model.source_run_id == run_id else None
 
 
 def _adopting_start_run(start_run: Callable, trial_run_id: str, run_id: str | None = None, **kwargs: Any):

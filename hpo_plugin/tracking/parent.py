@@ -58,7 +58,9 @@ def open_parent(
             raise TrackingError(f"{given} is not a run in this store; unset it") from None
         if run.info.status != RUNNING:
             raise TrackingError(f"{given} is {run.info.status}, not RUNNING; unset it")
-        log_batch(client, run_id, tags={RUN_NAME_TAG: run_name(config), ROLE_TAG: SEARCH_ROLE})
+        # mlflow run's run is named for us; a caller's own run keeps its name.
+        named = {} if given.startswith("run ") else {RUN_NAME_TAG: run_name(config)}
+        log_batch(client, run_id, tags={**named, ROLE_TAG: SEARCH_ROLE})
         return run
     experiment_id = get_or_create_experiment(client, experiment_name or config.mlflow_experiment_name)
     # The role is there from the start, so even a search killed in its first second can resume.

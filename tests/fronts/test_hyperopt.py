@@ -1,0 +1,304 @@
+"""hyperopt's own API, tracked: MlflowTrials in hyperopt's fmin, hpo_plugin.fmin, gp.suggest."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import hyperopt
+import mlflow
+import numpy as np
+import pytest
+from conftest import children_of
+from hyperopt import STATUS_OK, Trials, hp, space_eval, tpe
+from hyperopt.early_stop import no_progress_loss
+from hyperopt.pyll import scope
+
+import hpo_plugin
+from hpo_plugin import MlflowTrials, current_trial, fmin
+from hpo_plugin.errors import ConfigError
+
+SPACE = {
+    "kind": hp.choice(
+        "kind",
+        [
+            {"name": "quad", "scale": hp.uniform("scale", 0.5, 2.0)},
+            {"name": "abs", "offset": hp.normal("offset", 0, 1)},
+        ],
+    ),
+    "x": hp.uniform("x", -2, 2),
+    "steps": scope.int(hp.quniform("steps", 1, 4, 1)),
+    "mode": hp.choice("mode", ["fast", None]),
+    "weight": hp.pchoice("weight", [(0.3, 1.0), (0.7, 2.0)]),
+    "tiny": hp.lognormal("tiny", 0, 0.5),
+    "lr": hp.qloguniform("lr", -3, 0, 0.01),
+    "version": 2,
+}
+
+
+def loss_of(point) -> float:
+    kind = point["kind"]
+    value = kind["scale"] * point["x"] ** 2 if kind["name"] == "quad" else abs(point["x"] - kind["offset"])
+    return value + 0.01 * point["steps"] + (0.1 if point["mode"] is None else 0.0)
+
+
+def trial_runs(client, parent_id):
+    return sorted(children_of(client, client.get_run(parent_id)), key=lambda r: r.info.run_name)
+
+
+def test_mlflow_trials_in_hyperopts_own_fmin_track_every_evaluation(client):
+    seen = []
+
+    def objective(point):
+        seen.append(point)
+        return {"loss": loss_of(point), "status": STATUS_OK, "x_squared": point["x"] ** 2, "note": "text"}
+
+    trials = MlflowTrials(experiment_name="drop-in", run_name="my-search")
+    best = hyperopt.fmin(
+        objective, SPACE, algo=tpe.suggest, max_evals=6, trials=trials, rstate=np.random.default_rng(3)
+    )
+    # What hyperopt's own Trials offer, after the search
+    assert len(trials.trials) == 6 and len(trials.results) == 6 and len(trials.losses()) == 6
+    assert best == trials.argmin and trials.best_trial["result"]["loss"] == min(trials.losses())
+    assert space_eval(SPACE, best)["version"] == 2
+    for doc, point in zip(trials.trials, seen, strict=True):  # the objective got space_eval's point
+        assert space_eval(SPACE, {k: v[0] for k, v in doc["misc"]["vals"].items() if v}) == point
+    # ... and in MLflow: one parent, one child per evaluation, in the named experiment
+    experiment = client.get_experiment_by_name("drop-in")
+    parent = client.get_run(trials.parent_run_id)
+    assert parent.info.run_name == "my-search" and parent.info.status == "FINISHED"
+    assert parent.info.experiment_id == experiment.experiment_id
+    assert parent.data.params["search.algo"] == "tpe.suggest"
+    runs = trial_runs(client, trials.parent_run_id)
+    assert len(runs) == 6 and {r.info.status for r in runs} == {"FINISHED"}
+    assert len(client.search_runs([experiment.experiment_id])) == 7
+    for run, point in zip(runs, seen, strict=True):
+        params = run.data.params
+        assert params["kind.name"] == point["kind"]["name"] and params["mode"] == str(point["mode"])
+        assert params["steps"] == str(point["steps"]) and params["version"] == "2"
+        assert run.data.metrics["x_squared"] == pytest.approx(point["x"] ** 2)
+        assert run.data.metrics["loss"] == pytest.approx(loss_of(point))
+    assert trials.results[0]["run_id"] == runs[0].info.run_id  # each result names its run
+
+
+def test_fmin_with_an_active_run_makes_it_the_parent_and_returns_the_point(client):
+    mlflow.set_experiment("mine")
+    with mlflow.start_run(run_name="outer") as outer:
+        point = fmin(lambda p: loss_of(p), SPACE, max_evals=4, return_argmin=False, show_progressbar=False)
+        mlflow.log_metric("after", 1.0)  # the user's run is still theirs to log to
+    assert {"kind", "x", "steps", "mode", "version"} <= set(point) and point["version"] == 2
+    parent = client.get_run(outer.info.run_id)
+    assert parent.data.tags["hpo.role"] == "search" and parent.info.run_name == "outer"
+    assert parent.data.params["search.algo"] == "gp" and parent.data.metrics["after"] == 1.0
+    assert len(trial_runs(client, outer.info.run_id)) == 4
+
+
+def test_the_objectives_own_nested_runs_and_models_land_in_its_trial(client):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+
+    def objective(params):
+        with mlflow.start_run(nested=True, tags={"mine": "yes"}):
+            mlflow.log_params({"C_given": params["C"]})
+            model = LogisticRegression(C=params["C"]).fit(X, y)
+            mlflow.log_metric("train_acc", model.score(X, y))
+            mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
+        return 1.0 / params["C"]
+
+    trials = MlflowTrials(experiment_name="own", register="own-model")
+    fmin(objective, {"C": hp.loguniform("C", -2, 2)}, max_evals=3, trials=trials, show_progressbar=False)
+    experiment = client.get_experiment_by_name("own")
+    assert len(client.search_runs([experiment.experiment_id])) == 4  # no run of the objective's own
+    assert client.get_experiment_by_name("Default") is None or not client.search_runs(["0"])
+    runs = trial_runs(client, trials.parent_run_id)
+    for run in runs:
+        assert run.data.tags["mine"] == "yes" and "train_acc" in run.data.metrics
+        assert float(run.data.params["C_given"]) == pytest.approx(float(run.data.params["C"]))
+        assert len(run.outputs.model_outputs) == 1  # the user's model, logged once
+    models = client.search_logged_models(experiment_ids=[experiment.experiment_id])
+    assert len(models) == 3  # one per trial, none elsewhere
+    best = min(runs, key=lambda r: r.data.metrics["loss"])
+    version = client.get_model_version_by_alias("own-model", "champion")
+    assert version.source == f"models:/{best.outputs.model_outputs[0].model_id}"
+    assert trials.result.registration.promoted
+
+
+def test_results_extras_attachments_and_failures(client):
+    def objective(point):
+        if point["x"] > 1.5:
+            return {"status": "fail", "error": "too big"}
+        return {
+            "loss": point["x"] ** 2,
+            "status": STATUS_OK,
+            "attachments": {"notes.txt": "hello", "raw": b"\x00"},
+        }
+
+    trials = MlflowTrials()
+    fmin(objective, {"x": hp.uniform("x", 0, 2)}, max_evals=8, trials=trials, show_progressbar=False)
+    runs = trial_runs(client, trials.parent_run_id)
+    failed = [r for r in runs if r.info.status == "FAILED"]
+    ok = [r for r in runs if r.info.status == "FINISHED"]
+    assert failed and ok and all("too big" in r.data.tags["hpo.error"] for r in failed)
+    paths = {a.path for a in client.list_artifacts(ok[0].info.run_id, "attachments")}
+    assert paths == {"attachments/notes.txt", "attachments/raw"}
+    assert [r["status"] for r in trials.results].count("fail") == len(failed)
+
+
+def test_parallel_workers_run_an_objective_defined_in_main_and_resume_continues(
+    tmp_path, tracking_uri, client
+):
+    script = tmp_path / "search.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys
+            import mlflow
+            from hyperopt import hp
+            import hpo_plugin
+            from hpo_plugin import MlflowTrials, fmin
+
+            OFFSET = 0.25
+
+            def objective(params):
+                with mlflow.start_run(nested=True):
+                    mlflow.log_metric("seen_offset", OFFSET)
+                return (params["x"] - OFFSET) ** 2 + (0 if params["kind"] is None else 0.1)
+
+            space = {"x": hp.uniform("x", -1, 1), "kind": hp.choice("kind", [None, "b"])}
+            algo = hpo_plugin.gp.suggest if sys.argv[2] == "gp" else None
+            trials = MlflowTrials(parallelism=2, resume=sys.argv[3] or None, experiment_name="script")
+            budget = int(sys.argv[1])
+            fmin(objective, space, algo=algo, max_evals=budget, trials=trials, show_progressbar=False)
+            print("PARENT", trials.parent_run_id, len(trials.trials))
+            """
+        )
+    )
+    first = subprocess.run([sys.executable, str(script), "4", "gp", ""], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-2000:]
+    parent_id = first.stdout.split("PARENT")[1].split()[0]
+    again = subprocess.run(
+        [sys.executable, str(script), "7", "gp", parent_id], capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.split()[-1] == "7"  # the trials read back, and the new ones
+    runs = trial_runs(client, parent_id)
+    assert [r.info.run_name for r in runs] == [f"trial-{n:03d}" for n in range(1, 8)]
+    assert all(r.info.status == "FINISHED" and r.data.metrics["seen_offset"] == 0.25 for r in runs)
+    assert client.get_run(parent_id).data.metrics["n_trials"] == 7
+
+
+def test_current_trial_reports_steps_and_the_pruner_stops_bad_trials(client):
+    def objective(point):
+        trial = current_trial()
+        for step in range(1, 6):
+            trial.report(step, point["x"] * step)
+            if trial.should_prune():
+                raise hpo_plugin.TrialPruned()
+        return point["x"] * 5
+
+    trials = MlflowTrials(pruning={"method": "median", "min_trials": 2, "warmup_steps": 1, "report_every": 1})
+    fmin(objective, {"x": hp.uniform("x", 0, 1)}, algo=tpe.suggest, max_evals=12, trials=trials)
+    runs = trial_runs(client, trials.parent_run_id)
+    assert any("hpo.pruned" in r.data.tags for r in runs)
+    assert trials.result.n_pruned > 0
+    with pytest.raises(RuntimeError, match="only available while a trial"):
+        current_trial()
+
+
+def test_stop_rules_timeout_loss_threshold_and_early_stop_fn(client):
+    trials = MlflowTrials()
+    fmin(
+        lambda p: 1.0,
+        {"x": hp.uniform("x", 0, 1)},
+        max_evals=50,
+        trials=trials,
+        early_stop_fn=no_progress_loss(3),
+    )
+    assert 3 <= len(trials.trials) <= 5  # hyperopt's rule stopped it, far before max_evals
+    trials = MlflowTrials()
+    fmin(lambda p: p["x"], {"x": hp.uniform("x", 0, 1)}, max_evals=50, trials=trials, loss_threshold=0.5)
+    assert min(trials.losses()) < 0.5 and len(trials.trials) < 50
+
+
+def test_calling_fmin_again_with_the_same_trials_continues_the_search(client):
+    trials = MlflowTrials()
+    fmin(
+        lambda p: p["x"] ** 2,
+        {"x": hp.uniform("x", -1, 1)},
+        max_evals=3,
+        trials=trials,
+        show_progressbar=False,
+    )
+    first = trials.parent_run_id
+    fmin(
+        lambda p: p["x"] ** 2,
+        {"x": hp.uniform("x", -1, 1)},
+        max_evals=5,
+        trials=trials,
+        show_progressbar=False,
+    )
+    assert trials.parent_run_id == first and len(trials.trials) == 5
+    assert len(trial_runs(client, first)) == 5
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: fmin(lambda p: 0.0, {"x": hp.uniform("x", 0, 1)}, trials=MlflowTrials()), "give max_evals"),
+        (
+            lambda: fmin(
+                lambda p: 0.0, {"x": hp.uniform("x", 0, 1)}, max_evals=2, trials=Trials(), register="m"
+            ),
+            "MlflowTrials",
+        ),
+        (
+            lambda: fmin(lambda p: 0.0, {"x": hp.uniform("x", 0, hp.uniform("y", 1, 2))}, max_evals=2),
+            r"space: x: its arguments must be constants",
+        ),
+        (
+            lambda: fmin(lambda p: 0.0, {"x": hp.uniform("x", 0, 1)}, max_evals=2, parallelism=0),
+            r"executor\.parallelism",
+        ),
+    ],
+)
+def test_bad_input_is_one_clear_error_before_any_run(client, call, message):
+    with pytest.raises((ValueError, TypeError, ConfigError), match=message):
+        call()
+    assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []
+
+
+def test_gp_suggest_is_a_hyperopt_algo_for_any_trials():
+    trials = Trials()
+    best = hyperopt.fmin(
+        loss_of,
+        SPACE,
+        algo=hpo_plugin.gp.suggest,
+        max_evals=20,
+        trials=trials,
+        rstate=np.random.default_rng(0),
+        show_progressbar=False,
+    )
+    assert len(trials.trials) == 20 and set(best) >= {"kind", "x", "steps"}
+    again = Trials()
+    hyperopt.fmin(
+        loss_of,
+        SPACE,
+        algo=hpo_plugin.gp.suggest,
+        max_evals=20,
+        trials=again,
+        rstate=np.random.default_rng(0),
+        show_progressbar=False,
+    )
+    assert again.losses() == trials.losses()  # seeded by hyperopt's loop: reproducible
+    assert min(trials.losses()) < np.median(trials.losses()[:5])
+
+
+def test_a_search_records_its_vals_for_resume(client):
+    trials = MlflowTrials()
+    fmin(loss_of, SPACE, max_evals=3, trials=trials, show_progressbar=False)
+    for run, doc in zip(trial_runs(client, trials.parent_run_id), trials.trials, strict=True):
+        vals = {k: v[0] for k, v in doc["misc"]["vals"].items() if v}
+        assert json.loads(run.data.tags["hpo.vals"]) == pytest.approx(vals)
