@@ -72,7 +72,7 @@ def test_report_handles_failed_trials_and_too_few_trials(tmp_path):
             run_id, run_name = "r", "search-x"
 
         class data:
-            params, metrics = {"best.x": "3.0"}, {"test_log_loss": 0.2}
+            params, metrics, tags = {"best.x": "3.0"}, {"test_log_loss": 0.2}, {}
 
     scores = build_report(SearchTrials(Parent, frame, ("x",)), tmp_path)
     assert scores == {}

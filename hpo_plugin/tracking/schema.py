@@ -198,8 +198,7 @@ def present(value) -> bool:
 def best_params(parent) -> dict[str, str]:
     """A search's best params: its ``best.*`` params, or the tags of those names that a search
     continued to a larger budget wrote when its best changed."""
-    data = parent.data
-    logged = {**data.params, **{k: v for k, v in data.tags.items() if k.startswith(BEST_PARAM_PREFIX)}}
+    logged = {**parent.data.params, **parent.data.tags}  # a tag of a continued search wins
     return {
         k.removeprefix(BEST_PARAM_PREFIX): v for k, v in logged.items() if k.startswith(BEST_PARAM_PREFIX)
     }
