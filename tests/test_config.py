@@ -119,3 +119,43 @@ def test_invalid_override_is_reported_as_the_option(write_yaml):
     with pytest.raises(ConfigError) as err:
         load_experiment(write_yaml(TINY_XGB), {"search.max_evals": 0})
     assert str(err.value).startswith("option --max-evals: search.max_evals:")
+
+
+def test_an_experiment_can_be_a_mapping_with_an_hp_space_and_a_suggest_function():
+    from hyperopt import hp, tpe
+
+    config = load_experiment({"space": {"x": hp.uniform("x", 0, 1)}, "search": {"algo": tpe.suggest}})
+    assert config.source == "" and config.name == "experiment" and config.search.algo_name == "tpe.suggest"
+    assert config.search_space.expression is not None and [p.label for p in config.space] == ["x"]
+    assert "x: uniform(0, 1)" in config.raw_text  # what the parent run keeps of it
+    with pytest.raises(ConfigError, match=r"^search\.max_evals: Input should be greater than or equal to 1"):
+        load_experiment({"space": {"x": hp.uniform("x", 0, 1)}, "search": {"max_evals": 0}})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "read"),
+    [
+        ({"name": "renamed"}, lambda c: c.name == "renamed"),
+        ({"search.algo": "tpe", "search.tpe.gamma": 0.5}, lambda c: c.search.tpe.gamma == 0.5),
+        ({"model.params.n_estimators": 7}, lambda c: c.model.params["n_estimators"] == 7),
+        ({"executor": "local"}, lambda c: c.executor.name == "local"),
+    ],
+)
+def test_any_key_at_any_depth_can_be_overridden(write_yaml, overrides, read):
+    assert read(load_experiment(write_yaml(TINY_XGB), overrides))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"search.max_evals.x": 1},
+            r"search\.max_evals: is 4, not a mapping: cannot set search\.max_evals\.x",
+        ),
+        ({"search..x": 1}, r"search\.\.x: an override's key is dotted names"),
+        ({"search.bogus": 1}, r"option --bogus: search\.bogus: unknown key 'bogus'"),
+    ],
+)
+def test_a_bad_override_is_one_line_naming_the_key(write_yaml, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(write_yaml(TINY_XGB), overrides)

@@ -21,7 +21,13 @@ from hpo_plugin.errors import ConfigError
 from hpo_plugin.objectives.base import Objective, TrialFailed, TrialOutcome
 from hpo_plugin.objectives.entry_point import EntryPointObjective, check_entry_point, find_project, is_remote
 from hpo_plugin.objectives.estimator import EstimatorObjective
-from hpo_plugin.objectives.function import FunctionObjective, Trial, check_signature, load_function
+from hpo_plugin.objectives.function import (
+    FunctionObjective,
+    Trial,
+    check_signature,
+    dumps_function,
+    load_function,
+)
 
 if TYPE_CHECKING:
     from hpo_plugin.config import ExperimentConfig
@@ -115,11 +121,9 @@ def project_of(config: ExperimentConfig) -> str:
 
 
 def _unshippable(fn: Callable) -> str | None:
-    """Why ``fn`` cannot travel to a worker (cloudpickle: by value from ``__main__``), or None."""
-    import cloudpickle
-
+    """Why ``fn`` cannot travel to a worker (pickled as it will be), or None."""
     try:
-        cloudpickle.dumps(fn)
+        dumps_function(fn)
     except Exception as exc:
         return " ".join(str(exc).split())[:200] or type(exc).__name__
     return None

@@ -20,6 +20,7 @@ import numbers
 import os
 import shutil
 import sys
+import sysconfig
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -140,11 +141,9 @@ class FunctionObjective:
     def __getstate__(self) -> dict[str, Any]:
         """``fn`` travels by value where it must (defined in ``__main__`` or a notebook cell), by
         reference otherwise: cloudpickle, as hyperopt's SparkTrials ships its objective."""
-        import cloudpickle
-
         state = dict(self.__dict__)
         if state["fn"] is not None:
-            state["fn"] = cloudpickle.dumps(state["fn"])
+            state["fn"] = dumps_function(state["fn"])
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -186,6 +185,31 @@ class FunctionObjective:
 
     def refit_and_test(self, params: Mapping[str, Any]) -> tuple[Any, dict[str, float]]:
         raise NotImplementedError("a function objective's final model is its best trial's model")
+
+
+def dumps_function(fn: Callable) -> bytes:
+    """``fn`` pickled so that a fresh process loads it: by value unless its module is installed
+    (a test module, a script's sibling module: not importable from a worker's ``sys.path``)."""
+    import cloudpickle
+
+    module = sys.modules.get(getattr(fn, "__module__", "") or "")
+    by_value = module is not None and module.__name__ != "__main__" and not _installed(module)
+    if by_value:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        return cloudpickle.dumps(fn)
+    finally:
+        if by_value:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+def _installed(module: Any) -> bool:
+    """Whether ``module`` is a file of this environment's library folders (or built in)."""
+    file = getattr(module, "__file__", None)
+    if file is None:
+        return True
+    roots = {sysconfig.get_paths()[key] for key in ("purelib", "platlib", "stdlib", "platstdlib")}
+    return any(Path(file).resolve().is_relative_to(Path(root).resolve()) for root in roots)
 
 
 @functools.cache  # asked on every trial: decided once per function

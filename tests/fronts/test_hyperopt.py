@@ -302,3 +302,31 @@ def test_a_search_records_its_vals_for_resume(client):
     for run, doc in zip(trial_runs(client, trials.parent_run_id), trials.trials, strict=True):
         vals = {k: v[0] for k, v in doc["misc"]["vals"].items() if v}
         assert json.loads(run.data.tags["hpo.vals"]) == pytest.approx(vals)
+
+
+def test_an_fmin_search_reads_like_any_other_in_the_cli(client):
+    from click.testing import CliRunner
+
+    from hpo_plugin.cli import main
+
+    trials = MlflowTrials(experiment_name="views")
+    fmin(loss_of, SPACE, max_evals=6, trials=trials, show_progressbar=False)
+    runner = CliRunner()
+    listed = runner.invoke(main, ["list", "--experiment", "views", "--format", "json"])
+    assert listed.exit_code == 0 and json.loads(listed.output)[0]["algo"] == "gp"
+    shown = json.loads(runner.invoke(main, ["show", trials.parent_run_id, "--format", "json"]).output)
+    assert shown["top_trials"][0]["loss"] == pytest.approx(min(trials.losses()))
+    assert {"kind.name", "x", "steps"} <= set(shown["top_trials"][0])
+    report = runner.invoke(main, ["report", trials.parent_run_id])
+    assert report.exit_code == 0, report.output
+    assert {a.path for a in client.list_artifacts(trials.parent_run_id)} >= {"report", "trials.csv"}
+
+
+@pytest.mark.slow
+def test_spark_executes_an_fmin_search(client):
+    pytest.importorskip("pyspark")
+    trials = MlflowTrials(executor="spark", spark_master="local[2]", parallelism=2)
+    fmin(loss_of, SPACE, max_evals=4, trials=trials, show_progressbar=False)
+    runs = trial_runs(client, trials.parent_run_id)
+    assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
+    assert client.get_run(trials.parent_run_id).data.params["search.executor"] == "spark"
