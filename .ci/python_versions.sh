@@ -6,7 +6,7 @@
 #      range) and nothing else: what a user on that Python gets, and proof the ranges resolve there;
 #   3. the fast tests (-m "not slow") against that installed copy (see below);
 #   4. one default search with `hpo search`, its exit code checked;
-#   5. experiments/hyperopt_script.py, when it exists, run as `python experiments/hyperopt_script.py`.
+#   5. experiments/hyperopt_script.py, when it exists (`python experiments/hyperopt_script.py`).
 # Each sqlite store and artifact folder is made in a temporary folder, removed at the end.
 set -euo pipefail
 PYVER=${1:?usage: .ci/python_versions.sh PYVER  (e.g. 3.12)}
@@ -90,10 +90,13 @@ T_SEARCH=$((SECONDS - T0))
 T_SCRIPT=-
 if [ -f experiments/hyperopt_script.py ]; then
     T0=$SECONDS
-    # As its users run it: from the repo root (sys.path[0] is experiments/, so the installed
-    # hpo_plugin is the one imported). Store in the temporary folder.
-    MLFLOW_TRACKING_URI="sqlite:///$WORK/script.db" "$VENV/bin/python" experiments/hyperopt_script.py \
-        || { echo "experiments/hyperopt_script.py failed on Python $PYVER (exit $?)" >&2; exit 1; }
+    # `python experiments/hyperopt_script.py` as its users run it, but from the temporary folder
+    # (MLflow puts the artifacts of a sqlite store under the working folder); the script reads no
+    # file. sys.path[0] is experiments/ either way, so the installed hpo_plugin is the one imported.
+    (
+        cd "$WORK"
+        MLFLOW_TRACKING_URI="sqlite:///$WORK/script.db" "$VENV/bin/python" "$REPO/experiments/hyperopt_script.py"
+    ) || { echo "experiments/hyperopt_script.py failed on Python $PYVER (exit $?)" >&2; exit 1; }
     T_SCRIPT=$((SECONDS - T0))s
 fi
 

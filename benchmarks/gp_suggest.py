@@ -32,14 +32,10 @@ One process, one thread (BLAS, XGBoost and scikit-learn ``n_jobs=1``); nothing i
 
 from __future__ import annotations
 
-import os
-
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")  # before numpy loads its BLAS
-
 import argparse
 import functools
 import math
+import os
 import shlex
 import statistics
 import sys
@@ -50,9 +46,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, hp, rand, tpe
-from hyperopt.pyll import scope
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")  # one thread, set before numpy loads its BLAS
+
+import numpy as np  # noqa: E402
+from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, hp, rand, tpe  # noqa: E402
+from hyperopt.pyll import scope  # noqa: E402
 
 BUDGETS = (15, 30, 50)
 GP, TPE, RANDOM = "gp.suggest", "tpe.suggest", "rand.suggest"
