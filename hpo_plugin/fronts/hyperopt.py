@@ -153,34 +153,20 @@ def fmin(
         trials = MlflowTrials(**options)
     elif options:
         raise TypeError(f"options {sorted(options)} are MlflowTrials' own; pass them to MlflowTrials(...)")
+    settings = {
+        "max_evals": max_evals,
+        "timeout": timeout,
+        "loss_threshold": loss_threshold,
+        "rstate": rstate,
+        "early_stop_fn": early_stop_fn,
+        "return_argmin": return_argmin,
+        "show_progressbar": show_progressbar,
+    }
     if isinstance(trials, MlflowTrials):
-        return trials.fmin(
-            fn,
-            space,
-            algo=algo,
-            max_evals=max_evals,
-            timeout=timeout,
-            loss_threshold=loss_threshold,
-            rstate=rstate,
-            early_stop_fn=early_stop_fn,
-            return_argmin=return_argmin,
-            show_progressbar=show_progressbar,
-        )
+        return trials.fmin(fn, space, algo=algo, **settings)
     from hpo_plugin import gp
 
-    return hyperopt.fmin(
-        fn,
-        space,
-        algo=algo or gp.suggest,
-        max_evals=max_evals,
-        timeout=timeout,
-        loss_threshold=loss_threshold,
-        trials=trials,
-        rstate=rstate,
-        early_stop_fn=early_stop_fn,
-        return_argmin=return_argmin,
-        show_progressbar=show_progressbar,
-    )
+    return hyperopt.fmin(fn, space, algo=algo or gp.suggest, trials=trials, **settings)
 
 
 def _definition(
