@@ -113,6 +113,9 @@ class ObjectiveConfig(_Frozen):
     env_manager: Literal["local", "virtualenv", "uv", "conda"] = "local"
     direction: Literal["minimize", "maximize"] | None = None
     validation: ValidationConfig = ValidationConfig(holdout=0.25)
+    # A function's trial run is MLflow's active run while it runs: "auto" when its module uses
+    # MLflow, "always" when code it calls may (what fmin's objectives get).
+    active_run: Literal["auto", "always"] = "auto"
 
     @field_validator("metric")
     @classmethod

@@ -188,7 +188,8 @@ def _definition(
         search["early_stop"] = {"loss_threshold": loss_threshold}
     if early_stop_fn is not None:
         search["early_stop_fn"] = early_stop_fn
-    return {"name": name, "space": space, "search": search}
+    # Its MLflow calls may sit in any module it calls: its trial's run is always the active one.
+    return {"name": name, "space": space, "search": search, "objective": {"active_run": "always"}}
 
 
 def _with_options(definition: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:

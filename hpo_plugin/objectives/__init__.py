@@ -104,7 +104,13 @@ def build_objective(
     if config.uses_function:
         spec = None if fn is not None else config.objective.function
         return FunctionObjective(
-            spec, str(config.base_dir.resolve()), dataset, n_threads, config.objective.maximize, fn
+            spec,
+            str(config.base_dir.resolve()),
+            dataset,
+            n_threads,
+            config.objective.maximize,
+            fn,
+            config.objective.active_run,
         )
     return EstimatorObjective(config, dataset, n_threads)
 

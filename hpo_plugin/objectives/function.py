@@ -136,6 +136,7 @@ class FunctionObjective:
     n_threads: int
     maximize: bool = False
     fn: Callable | None = None
+    active_run: str = "auto"  # "always": the trial's run is active even if fn's module has no MLflow
     refits = False
 
     def __getstate__(self) -> dict[str, Any]:
@@ -158,8 +159,8 @@ class FunctionObjective:
 
     @property
     def uses_mlflow(self) -> bool:
-        """Whether the function's module uses MLflow (imports it, or anything from it)."""
-        return uses_mlflow(self.function())
+        """Whether its trial's run must be active: ``active_run: always``, or its module uses MLflow."""
+        return self.active_run == "always" or uses_mlflow(self.function())
 
     def evaluate(
         self, params: Mapping[str, Any], run: tuple[str, str] | None = None, reporter: Reporter | None = None
