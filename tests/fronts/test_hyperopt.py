@@ -337,3 +337,39 @@ def test_mlflow_calls_in_a_module_the_objective_calls_land_in_its_trial(tmp_path
     experiment = client.get_experiment_by_name("deep")
     assert len(client.search_runs([experiment.experiment_id])) == 4
     assert all("deep" in r.data.metrics for r in trial_runs(client, trials.parent_run_id))
+
+
+@pytest.mark.slow
+def test_sigterm_keeps_the_finished_trials_and_resume_runs_the_rest(tmp_path, client):
+    import signal
+    import time
+
+    script = tmp_path / "slow.py"
+    script.write_text(
+        "import sys, time\nfrom hyperopt import hp\nfrom hpo_plugin import MlflowTrials, fmin\n\n"
+        "def objective(params):\n    time.sleep(0.4)\n    return params['x']\n\n"
+        "trials = MlflowTrials(resume=sys.argv[1] or None, experiment_name='signals')\n"
+        "fmin(objective, {'x': hp.uniform('x', 0, 1)}, max_evals=12, trials=trials, show_progressbar=False)\n"
+        "print('DONE', len(trials.trials))\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(script), ""], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # signalled once a few trials are done
+        experiment = client.get_experiment_by_name("signals")
+        runs = client.search_runs([experiment.experiment_id]) if experiment else []
+        if sum(r.info.status == "FINISHED" for r in runs) >= 3:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "resume='" in stderr, stderr[-2000:]
+    parent_id = stderr.split("resume='")[1].split("'")[0]
+    assert client.get_run(parent_id).info.status == "KILLED"
+    kept = [r for r in trial_runs(client, parent_id) if r.info.status == "FINISHED"]
+    assert len(kept) >= 3 and all("loss" in r.data.metrics for r in kept)
+    done = subprocess.run(
+        [sys.executable, str(script), parent_id], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and "DONE 12" in done.stdout, done.stderr[-2000:]
+    finished = [r for r in trial_runs(client, parent_id) if r.info.status == "FINISHED"]
+    assert len(finished) == 12 and client.get_run(parent_id).info.status == "FINISHED"
