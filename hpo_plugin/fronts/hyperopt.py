@@ -18,6 +18,7 @@ from typing import Any
 
 from hyperopt import Trials, space_eval
 
+from hpo_plugin.algorithms.points import StartFrom
 from hpo_plugin.search.run import SearchResult
 
 SEED_ENV = "HYPEROPT_FMIN_SEED"  # hyperopt's own setting for fmin's default seed
@@ -135,13 +136,22 @@ def fmin(
     loss_threshold: float | None = None,
     trials: Trials | None = None,
     rstate: Any = None,
-    early_stop_fn: Callable | None = None,
+    allow_trials_fmin: bool = True,
+    pass_expr_memo_ctrl: bool | None = None,
+    catch_eval_exceptions: bool = False,
+    verbose: bool = True,
     return_argmin: bool = True,
+    points_to_evaluate: list[dict[str, Any]] | None = None,
+    max_queue_len: int = 1,
     show_progressbar: bool = True,
+    early_stop_fn: Callable | None = None,
+    trials_save_file: str = "",
     **options: Any,
 ) -> Any:
-    """hyperopt's ``fmin``, tracked in MLflow: ``trials`` defaults to ``MlflowTrials(**options)``
-    and ``algo`` to the Gaussian-process default (``hpo_plugin.gp.suggest``).
+    """hyperopt's ``fmin`` (the same arguments), tracked in MLflow: ``trials`` defaults to
+    ``MlflowTrials(**options)`` and ``algo`` to the Gaussian-process default
+    (``hpo_plugin.gp.suggest``); ``points_to_evaluate`` (hyperopt's form: label -> value, a
+    choice's index) are the first trials.
 
     ``options`` are :class:`MlflowTrials`'s (``parallelism=2``, ``register="name"``,
     ``resume=<parent run id>``, ...); with other ``Trials`` (hyperopt's, ``SparkTrials``) the
@@ -149,24 +159,33 @@ def fmin(
     """
     import hyperopt
 
+    from hpo_plugin import gp
+
     if trials is None:
         trials = MlflowTrials(**options)
     elif options:
         raise TypeError(f"options {sorted(options)} are MlflowTrials' own; pass them to MlflowTrials(...)")
+    if points_to_evaluate:
+        algo = StartFrom(list(points_to_evaluate), algo or gp.suggest).suggest
     settings = {
         "max_evals": max_evals,
         "timeout": timeout,
         "loss_threshold": loss_threshold,
         "rstate": rstate,
-        "early_stop_fn": early_stop_fn,
+        "pass_expr_memo_ctrl": pass_expr_memo_ctrl,
+        "catch_eval_exceptions": catch_eval_exceptions,
+        "verbose": verbose,
         "return_argmin": return_argmin,
+        "max_queue_len": max_queue_len,
         "show_progressbar": show_progressbar,
+        "early_stop_fn": early_stop_fn,
+        "trials_save_file": trials_save_file,
     }
-    if isinstance(trials, MlflowTrials):
+    if isinstance(trials, MlflowTrials) and allow_trials_fmin:
         return trials.fmin(fn, space, algo=algo, **settings)
-    from hpo_plugin import gp
-
-    return hyperopt.fmin(fn, space, algo=algo or gp.suggest, trials=trials, **settings)
+    return hyperopt.fmin(
+        fn, space, algo=algo or gp.suggest, trials=trials, allow_trials_fmin=allow_trials_fmin, **settings
+    )
 
 
 def _definition(

@@ -373,3 +373,24 @@ def test_sigterm_keeps_the_finished_trials_and_resume_runs_the_rest(tmp_path, cl
     assert done.returncode == 0 and "DONE 12" in done.stdout, done.stderr[-2000:]
     finished = [r for r in trial_runs(client, parent_id) if r.info.status == "FINISHED"]
     assert len(finished) == 12 and client.get_run(parent_id).info.status == "FINISHED"
+
+
+def test_fmin_takes_hyperopts_arguments_in_its_order_and_points_to_evaluate_come_first(client):
+    import inspect
+
+    ours = list(inspect.signature(fmin).parameters)
+    theirs = list(inspect.signature(hyperopt.fmin).parameters)
+    assert ours[: len(theirs)] == theirs and ours[len(theirs) :] == ["options"]
+    trials = MlflowTrials()
+    points = [{"x": 0.125, "kind": 1}, {"x": -0.5, "kind": 0}]
+    fmin(
+        lambda p: p["x"] ** 2,
+        {"x": hp.uniform("x", -1, 1), "kind": hp.choice("kind", ["a", "b"])},
+        max_evals=4,
+        trials=trials,
+        points_to_evaluate=points,
+        verbose=False,
+        show_progressbar=False,
+    )
+    runs = trial_runs(client, trials.parent_run_id)
+    assert [(r.data.params["x"], r.data.params["kind"]) for r in runs[:2]] == [("0.125", "b"), ("-0.5", "a")]
