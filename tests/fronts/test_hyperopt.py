@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 
 import hyperopt
 import mlflow
@@ -147,47 +148,64 @@ def test_results_extras_attachments_and_failures(client):
     assert [r["status"] for r in trials.results].count("fail") == len(failed)
 
 
-def test_parallel_workers_run_an_objective_defined_in_main_and_resume_continues(
-    tmp_path, tracking_uri, client
-):
+@pytest.mark.slow
+def test_parallel_workers_run_an_objective_defined_in_main_and_resume_continues(tmp_path, client):
+    """The issue's script: objective in __main__ with its own nested run and log_model, a choice
+    including None, parallelism=2, register=, gp.suggest; resumed from another process."""
     script = tmp_path / "search.py"
     script.write_text(
         textwrap.dedent(
             """
             import sys
             import mlflow
+            import numpy as np
             from hyperopt import hp
+            from sklearn.linear_model import LogisticRegression
             import hpo_plugin
             from hpo_plugin import MlflowTrials, fmin
 
-            OFFSET = 0.25
+            X, y = np.random.default_rng(0).normal(size=(60, 3)), np.arange(60) % 2
 
             def objective(params):
                 with mlflow.start_run(nested=True):
-                    mlflow.log_metric("seen_offset", OFFSET)
-                return (params["x"] - OFFSET) ** 2 + (0 if params["kind"] is None else 0.1)
+                    mlflow.log_params(params)
+                    model = LogisticRegression(C=params["C"], class_weight=params["weight"]).fit(X, y)
+                    mlflow.log_metric("train_acc", model.score(X, y))
+                    mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
+                return 1 - model.score(X, y) + 0.01 / params["C"]
 
-            space = {"x": hp.uniform("x", -1, 1), "kind": hp.choice("kind", [None, "b"])}
-            algo = hpo_plugin.gp.suggest if sys.argv[2] == "gp" else None
-            trials = MlflowTrials(parallelism=2, resume=sys.argv[3] or None, experiment_name="script")
+            space = {"C": hp.loguniform("C", -3, 3), "weight": hp.choice("weight", [None, "balanced"])}
+            trials = MlflowTrials(
+                parallelism=2, register="script-model", resume=sys.argv[2] or None, experiment_name="script"
+            )
             budget = int(sys.argv[1])
-            fmin(objective, space, algo=algo, max_evals=budget, trials=trials, show_progressbar=False)
+            fmin(objective, space, algo=hpo_plugin.gp.suggest, max_evals=budget, trials=trials)
             print("PARENT", trials.parent_run_id, len(trials.trials))
             """
         )
     )
-    first = subprocess.run([sys.executable, str(script), "4", "gp", ""], capture_output=True, text=True)
+    first = subprocess.run([sys.executable, str(script), "4", ""], capture_output=True, text=True)
     assert first.returncode == 0, first.stderr[-2000:]
     parent_id = first.stdout.split("PARENT")[1].split()[0]
-    again = subprocess.run(
-        [sys.executable, str(script), "7", "gp", parent_id], capture_output=True, text=True
-    )
+    again = subprocess.run([sys.executable, str(script), "7", parent_id], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-2000:]
     assert again.stdout.split()[-1] == "7"  # the trials read back, and the new ones
+    experiment = client.get_experiment_by_name("script")
+    assert len(client.search_runs([experiment.experiment_id])) == 8  # one parent, 7 trials
     runs = trial_runs(client, parent_id)
     assert [r.info.run_name for r in runs] == [f"trial-{n:03d}" for n in range(1, 8)]
-    assert all(r.info.status == "FINISHED" and r.data.metrics["seen_offset"] == 0.25 for r in runs)
-    assert client.get_run(parent_id).data.metrics["n_trials"] == 7
+    for run in runs:
+        assert run.info.status == "FINISHED" and "train_acc" in run.data.metrics
+        assert len(run.outputs.model_outputs) == 1
+    assert {r.data.params["weight"] for r in runs} <= {"None", "balanced"}
+    assert len(client.search_logged_models(experiment_ids=[experiment.experiment_id])) == 7
+    best = min(runs, key=lambda r: r.data.metrics["loss"])
+    final = client.get_run(parent_id).data.tags["hpo.final_model_id"]
+    assert final == best.outputs.model_outputs[0].model_id  # the best trial's own model
+    # The first run registered its best as champion; the continued search's final model is the
+    # challenger (a function's model has no held-out score to beat the champion with).
+    assert str(client.get_model_version_by_alias("script-model", "champion").version) == "1"
+    assert client.get_model_version_by_alias("script-model", "challenger").source == f"models:/{final}"
 
 
 def test_current_trial_reports_steps_and_the_pruner_stops_bad_trials(client):
@@ -221,6 +239,15 @@ def test_stop_rules_timeout_loss_threshold_and_early_stop_fn(client):
     trials = MlflowTrials()
     fmin(lambda p: p["x"], {"x": hp.uniform("x", 0, 1)}, max_evals=50, trials=trials, loss_threshold=0.5)
     assert min(trials.losses()) < 0.5 and len(trials.trials) < 50
+    trials = MlflowTrials()
+    fmin(
+        lambda p: time.sleep(0.3) or p["x"],
+        {"x": hp.uniform("x", 0, 1)},
+        max_evals=50,
+        trials=trials,
+        timeout=1,
+    )
+    assert 1 <= len(trials.trials) < 10
 
 
 def test_calling_fmin_again_with_the_same_trials_continues_the_search(client):
@@ -342,7 +369,6 @@ def test_mlflow_calls_in_a_module_the_objective_calls_land_in_its_trial(tmp_path
 @pytest.mark.slow
 def test_sigterm_keeps_the_finished_trials_and_resume_runs_the_rest(tmp_path, client):
     import signal
-    import time
 
     script = tmp_path / "slow.py"
     script.write_text(
