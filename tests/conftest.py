@@ -30,7 +30,13 @@ EXPERIMENTS = REPO / "experiments"
 def template_db(tmp_path_factory) -> Path:
     """Creating MLflow's schema takes seconds; do it once and copy the file."""
     path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    MlflowClient(f"sqlite:///{path}").search_experiments()
+    # The Default experiment's artifact folder is made from the working folder: not the checkout.
+    here = Path.cwd()
+    os.chdir(path.parent)
+    try:
+        MlflowClient(f"sqlite:///{path}").search_experiments()
+    finally:
+        os.chdir(here)
     return path
 
 

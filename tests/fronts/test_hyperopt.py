@@ -347,20 +347,30 @@ def test_spark_executes_an_fmin_search(client):
 
 
 def test_mlflow_calls_in_a_module_the_objective_calls_land_in_its_trial(tmp_path, monkeypatch, client):
-    (tmp_path / "helper.py").write_text(
+    (tmp_path / "deep_helper.py").write_text(
         "import mlflow\n\n\ndef train(params):\n"
         "    with mlflow.start_run(nested=True):\n"
         "        mlflow.log_metric('deep', params['x'])\n"
         "    return params['x'] ** 2\n"
     )
-    (tmp_path / "plain.py").write_text(
-        "from helper import train\n\n\ndef objective(params):\n    return train(params)\n"
+    (tmp_path / "deep_plain.py").write_text(
+        "from deep_helper import train\n\n\ndef objective(params):\n    return train(params)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    import plain  # its module has no MLflow: only the helper it calls does
+    try:
+        import deep_plain  # its module has no MLflow: only the helper it calls does
 
-    trials = MlflowTrials(experiment_name="deep")
-    fmin(plain.objective, {"x": hp.uniform("x", 0, 1)}, max_evals=3, trials=trials, show_progressbar=False)
+        trials = MlflowTrials(experiment_name="deep")
+        fmin(
+            deep_plain.objective,
+            {"x": hp.uniform("x", 0, 1)},
+            max_evals=3,
+            trials=trials,
+            show_progressbar=False,
+        )
+    finally:  # other tests write modules of their own names
+        for name in ("deep_plain", "deep_helper"):
+            sys.modules.pop(name, None)
     experiment = client.get_experiment_by_name("deep")
     assert len(client.search_runs([experiment.experiment_id])) == 4
     assert all("deep" in r.data.metrics for r in trial_runs(client, trials.parent_run_id))
