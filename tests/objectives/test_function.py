@@ -124,7 +124,7 @@ def test_the_handle_without_data_says_so():
 
 
 def test_a_function_uses_mlflow_if_its_module_or_its_body_names_it(tmp_path):
-    from hpo_plugin.objectives.function import uses_mlflow
+    from hpo_plugin.objectives.trial_run import uses_mlflow
 
     (tmp_path / "a.py").write_text("import mlflow\n\ndef f(params):\n    return 0.0\n")
     (tmp_path / "b.py").write_text("from mlflow import log_metric\n\ndef f(params):\n    return 0.0\n")
