@@ -111,18 +111,24 @@ class MlflowTrials(Trials):
         seed = _seed(self.options["seed"], rstate, client, self.parent_run_id)
         definition = _definition(fn, space, algo, max_evals, timeout, loss_threshold, seed, early_stop_fn)
         config = load_experiment(_with_options(definition, self.options))
+        made = None
         if parent is None and self.parent_run_id is None:
-            parent = _new_parent(client, config, experiment, self.options["run_name"])
-        result = run_search(
-            config,
-            progress=bool(show_progressbar or verbose),
-            resume=self.parent_run_id,
-            objective=fn,
-            parent_run_id=parent,
-        )
+            parent = made = _new_parent(client, config, experiment, self.options["run_name"])
+        try:
+            result = run_search(
+                config,
+                progress=bool(show_progressbar or verbose),
+                resume=self.parent_run_id,
+                objective=fn,
+                parent_run_id=parent,
+            )
+        except BaseException:
+            _unless_used(client, made)
+            raise
         self.result, self.parent_run_id = result, result.parent_run_id
         self._dynamic_trials.clear()
-        self.insert_trial_docs(result.trials.trials if result.trials is not None else [])
+        docs = [{**doc, "exp_key": self._exp_key} for doc in (result.trials.trials if result.trials else [])]
+        self.insert_trial_docs(docs)
         self.refresh()
         return self.argmin if return_argmin else space_eval(space, self.argmin)
 
@@ -257,6 +263,18 @@ def _new_parent(client: Any, config: Any, experiment_id: str | None, run_name: s
     run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name or default_name(config))
     mlflow.end_run(status="RUNNING")  # off MLflow's stack of active runs; still RUNNING in the store
     return run.info.run_id
+
+
+def _unless_used(client: Any, run_id: str | None) -> None:
+    """Delete the parent made for a search that stopped before it opened (a bad objective found
+    while preparing): no run is left behind for a bad input. A search that opened ends it itself."""
+    from hpo_plugin.tracking.records import RUNNING
+    from hpo_plugin.tracking.schema import ROLE_TAG
+
+    if run_id is not None:
+        run = client.get_run(run_id)
+        if run.info.status == RUNNING and ROLE_TAG not in run.data.tags:
+            client.delete_run(run_id)
 
 
 def _seed(given: int | None, rstate: Any, client: Any, resume: str | None) -> int:

@@ -430,3 +430,17 @@ def test_fmin_takes_hyperopts_arguments_in_its_order_and_points_to_evaluate_come
     )
     runs = trial_runs(client, trials.parent_run_id)
     assert [(r.data.params["x"], r.data.params["kind"]) for r in runs[:2]] == [("0.125", "b"), ("-0.5", "a")]
+
+
+def test_an_objective_refused_while_preparing_leaves_no_run(client):
+    import threading
+
+    lock = threading.Lock()
+
+    def holds_a_lock(params):
+        with lock:
+            return params["x"]
+
+    with pytest.raises(ConfigError, match=r"executor\.name: local workers get the function by value"):
+        fmin(holds_a_lock, {"x": hp.uniform("x", 0, 1)}, max_evals=2, parallelism=2)
+    assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []
