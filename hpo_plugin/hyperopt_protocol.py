@@ -53,7 +53,8 @@ def insert_done(
     workdir: str | None = None,
 ) -> None:
     """Append a completed trial (a resumed or warm-start one) to ``trials``."""
-    doc = trial_doc(trials, len(trials.trials), vals, labels, result, workdir=workdir)
+    # A fresh id (hyperopt's own counter): ``trials.trials`` only grows at the next refresh.
+    doc = trial_doc(trials, trials.new_trial_ids(1)[0], vals, labels, result, workdir=workdir)
     doc["state"] = JOB_STATE_DONE
     trials.insert_trial_docs([doc])
 

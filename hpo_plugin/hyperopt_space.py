@@ -19,17 +19,17 @@ from hyperopt.pyll import Apply, as_apply
 from hpo_plugin.errors import SpaceError
 from hpo_plugin.space import CHOICE, DISTRIBUTIONS, Option, Param, SearchSpace
 
-# hyperopt's distribution node -> (our kind, its argument names); log-uniform bounds are in
-# log units there, in the parameter's own units here.
-_KINDS = {
-    "uniform": ("uniform", ("low", "high")),
-    "quniform": ("quniform", ("low", "high", "q")),
-    "loguniform": ("loguniform", ("low", "high")),
-    "qloguniform": ("qloguniform", ("low", "high", "q")),
-    "normal": ("normal", ("mu", "sigma")),
-    "qnormal": ("qnormal", ("mu", "sigma", "q")),
-    "lognormal": ("lognormal", ("mu", "sigma")),
-    "qlognormal": ("qlognormal", ("mu", "sigma", "q")),
+# hyperopt's distribution nodes (our kinds of the same names) and their arguments' names;
+# log-uniform bounds are in log units there, in the parameter's own units here.
+_ARGUMENTS = {
+    "uniform": ("low", "high"),
+    "quniform": ("low", "high", "q"),
+    "loguniform": ("low", "high"),
+    "qloguniform": ("low", "high", "q"),
+    "normal": ("mu", "sigma"),
+    "qnormal": ("mu", "sigma", "q"),
+    "lognormal": ("mu", "sigma"),
+    "qlognormal": ("mu", "sigma", "q"),
 }
 _NATURAL_UNITS = {"loguniform", "qloguniform"}  # bounds given as logs, kept as values
 _PASS_THROUGH = {"float", "int"}  # wrappers between a value and its hyperopt_param
@@ -49,10 +49,14 @@ def is_hyperopt_space(raw: Any) -> bool:
 def from_hyperopt(expression: Any) -> SearchSpace:
     """The space of an ``hp.*`` expression; SpaceError names a parameter we cannot model."""
     root: list[Param] = []
-    _walk(as_apply(expression), root, set(), is_int=False)
+    top = as_apply(expression)
+    _walk(top, root, set(), is_int=False)
     if not root:
         raise SpaceError("space: it has no hp.* parameter to search; add one such as hp.uniform('x', 0, 1)")
-    return SearchSpace(tuple(root), expression)
+    while top.name in _PASS_THROUGH:  # hp.uniform("x", ...) alone: its value is logged as x
+        top = top.pos_args[0]
+    scalar = top.arg["label"].obj if top.name == "hyperopt_param" else "value"
+    return SearchSpace(tuple(root), expression, scalar)
 
 
 def _walk(node: Apply, into: list[Param], seen: set[str], is_int: bool) -> None:
@@ -62,7 +66,8 @@ def _walk(node: Apply, into: list[Param], seen: set[str], is_int: bool) -> None:
         options = []
         for i, option in enumerate(node.pos_args[1:]):
             inner: list[Param] = []
-            _walk(option, inner, seen, is_int=False)
+            # Each branch has its own view: a label two branches share is a param of both.
+            _walk(option, inner, set(seen) | {label}, is_int=False)
             options.append(Option(_describe(option, i), tuple(inner)))
         if label not in seen:
             seen.add(label)
@@ -85,10 +90,10 @@ def _param(label: str, dist: Apply, is_int: bool) -> Param:
         low, high = float(_constant(dist.arg["low"], label)), dist.arg["high"]
         bounds = (low, float(_constant(high, label))) if isinstance(high, Apply) else (0.0, low)
         return Param(label, label, "randint", bounds, is_int=True)
-    if dist.name not in _KINDS:
-        raise SpaceError(f"{label}: hp.{dist.name} is not a distribution this search can model")
-    kind, names = _KINDS[dist.name]
-    args = tuple(float(_constant(dist.arg[name], label)) for name in names)
+    kind = dist.name
+    if kind not in _ARGUMENTS:
+        raise SpaceError(f"{label}: hp.{kind} is not a distribution this search can model")
+    args = tuple(float(_constant(dist.arg[name], label)) for name in _ARGUMENTS[kind])
     if kind in _NATURAL_UNITS:
         args = (math.exp(args[0]), math.exp(args[1]), *args[2:])
     if problem := DISTRIBUTIONS[kind].check(args):
@@ -116,7 +121,9 @@ def _constant(node: Any, label: str) -> Any:
 def _describe(option: Apply, index: int) -> Any:
     """A choice option as the parent run's ``space.<label>`` param shows it."""
     if option.name == "literal":
-        return option.obj
+        obj = option.obj
+        plain = obj is None or isinstance(obj, bool | int | float | str)
+        return obj if plain else getattr(obj, "__name__", None) or type(obj).__name__
     if option.name == "dict":
         keys = [name for name, _ in option.named_args]
         return "{" + ", ".join(keys) + "}"

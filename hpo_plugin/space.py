@@ -286,6 +286,7 @@ class SearchSpace:
 
     params: tuple[Param, ...]
     expression: Any = None
+    scalar_name: str = "value"  # the param a point that is one number is logged as
 
     def hyperopt(self) -> Any:
         return to_hyperopt(self.params) if self.expression is None else self.expression
@@ -298,8 +299,7 @@ class SearchSpace:
             return _flat(point, "")
         if isinstance(point, list | tuple):
             return _flat(dict(enumerate(point)), "")
-        only = self.params[0].label if len(self.params) == 1 else "value"
-        return {only: _plain(point)}
+        return {self.scalar_name: _loggable(point)}
 
     def argument(self, point: Any) -> tuple[Any, ...]:
         """What the objective is called with when it is not the params: ``(point,)``, or ``()``."""
@@ -315,8 +315,15 @@ def _flat(point: Mapping[Any, Any], prefix: str) -> dict[str, Any]:
         elif isinstance(value, list | tuple) and value and not isinstance(value, str):
             out.update(_flat(dict(enumerate(value)), f"{name}."))
         else:
-            out[name] = _plain(value)
+            out[name] = _loggable(value)
     return out
+
+
+def _loggable(value: Any) -> Any:
+    """A point's value as a param: a number, text or None as it is; anything else (a class, a
+    function, an estimator) as its text, which is what MLflow would log anyway."""
+    value = _plain(value)
+    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
 
 
 def flatten(space: tuple[Param, ...]) -> Iterator[Param]:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, NamedTuple
 
+import cloudpickle
 from hyperopt import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING, Domain, FMinIter, Trials, space_eval
 from threadpoolctl import threadpool_limits
 
@@ -157,7 +158,9 @@ class Slot:
         if self.process is None or self.process.poll() is not None:
             self._start(spawn(WORKER))
         try:
-            message = (record.params, record.point, record.run_id, self.tracking_uri, self.board.prunes)
+            # An hp.* point may hold classes or functions of __main__: cloudpickle, by value.
+            point = cloudpickle.dumps(record.point) if record.point else b""
+            message = (record.params, point, record.run_id, self.tracking_uri, self.board.prunes)
             send(self.process.stdin, message)
             while isinstance(reply := receive(self.process.stdout), StepReport):
                 send(self.process.stdin, self.board.report(record.number, reply.step, reply.loss))
@@ -301,7 +304,7 @@ def _trials(objective: Objective, receive_frame, send_frame) -> None:
         if message is EOF_FRAME:  # the search process is gone
             os._exit(0)
         params, point, run_id, tracking_uri, prunes = message  # run_id: opened first if it uses MLflow
-        record = TrialRecord(0, params, run_id=run_id, point=point)
+        record = TrialRecord(0, params, run_id=run_id, point=cloudpickle.loads(point) if point else ())
         ask = partial(_ask, receive_frame, send_frame) if prunes else None
         model = evaluate_trial(objective, record, tracking_uri, Reporter(ask))
         if model is not None:  # written here, in parallel; the writer completes and uploads it

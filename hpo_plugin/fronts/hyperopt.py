@@ -10,18 +10,20 @@ a Trials backend to run its own loop; afterwards the trials read as hyperopt's d
 
 from __future__ import annotations
 
-import math
 import os
 import re
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 from hyperopt import Trials, space_eval
 
 from hpo_plugin.algorithms.points import StartFrom
+from hpo_plugin.errors import SearchInterrupted
 from hpo_plugin.search.run import SearchResult
 
 SEED_ENV = "HYPEROPT_FMIN_SEED"  # hyperopt's own setting for fmin's default seed
+MAX_TRIALS = 100_000  # search.max_evals' upper bound
 
 
 class MlflowTrials(Trials):
@@ -105,31 +107,40 @@ class MlflowTrials(Trials):
             raise ValueError(
                 "MlflowTrials: pass_expr_memo_ctrl is not supported; take the point as fn(params)"
             )
-        if max_evals is None or (isinstance(max_evals, float) and math.isinf(max_evals)):
-            raise ValueError("MlflowTrials: give max_evals, the number of trials to run in all")
-        client, parent, experiment = _tracking(self.options)
+        stops = timeout is not None or loss_threshold is not None or early_stop_fn is not None
+        max_evals = _budget(max_evals, stops)
+        if self.result is not None and len(self.trials) >= max_evals:
+            return self._best(space, return_argmin)  # as hyperopt: nothing left to run
+        client, parent = _tracking(self.options)
         seed = _seed(self.options["seed"], rstate, client, self.parent_run_id)
         definition = _definition(fn, space, algo, max_evals, timeout, loss_threshold, seed, early_stop_fn)
         config = load_experiment(_with_options(definition, self.options))
         made = None
         if parent is None and self.parent_run_id is None:
-            parent = made = _new_parent(client, config, experiment, self.options["run_name"])
+            parent = made = _new_parent(config, self.options["experiment_name"], self.options["run_name"])
         try:
             result = run_search(
                 config,
-                progress=bool(show_progressbar or verbose),
+                progress=bool(show_progressbar),
                 resume=self.parent_run_id,
                 objective=fn,
                 parent_run_id=parent,
             )
+        except SearchInterrupted as exc:  # Ctrl-C or SIGTERM: what a script's caller expects
+            raise KeyboardInterrupt(str(exc)) from None
         except BaseException:
             _unless_used(client, made)
             raise
+        if self.options["register"] and result.registration is None:
+            warnings.warn(f"MlflowTrials: nothing registered: {result.not_registered}", stacklevel=3)
         self.result, self.parent_run_id = result, result.parent_run_id
         self._dynamic_trials.clear()
         docs = [{**doc, "exp_key": self._exp_key} for doc in (result.trials.trials if result.trials else [])]
         self.insert_trial_docs(docs)
         self.refresh()
+        return self._best(space, return_argmin)
+
+    def _best(self, space: Any, return_argmin: bool) -> Any:
         return self.argmin if return_argmin else space_eval(space, self.argmin)
 
 
@@ -234,33 +245,44 @@ def _with_options(definition: dict[str, Any], options: dict[str, Any]) -> dict[s
     return {**definition, "search": search, "executor": executor, "register": register}
 
 
-def _tracking(options: dict[str, Any]) -> tuple[Any, str | None, str | None]:
-    """The client of the store in use, the active run (the search's parent, if there is one) and
-    the experiment a new parent goes to (None: MLflow's active experiment, as ``start_run``)."""
+def _budget(max_evals: Any, stops: bool) -> int:
+    """fmin's ``max_evals`` as a trial count; hyperopt's "no limit" (None, inf, ``sys.maxsize``)
+    is the largest search there is when another rule stops it."""
+    unbounded = max_evals is None or (isinstance(max_evals, int | float) and max_evals >= MAX_TRIALS)
+    if unbounded and not stops:
+        raise ValueError("MlflowTrials: give max_evals, the number of trials to run in all")
+    return MAX_TRIALS if unbounded else int(max_evals)
+
+
+def _tracking(options: dict[str, Any]) -> tuple[Any, str | None]:
+    """The client of the store in use, and the active run if it can be the search's parent (a
+    run a search already finished cannot: a new parent is made under it)."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
     from hpo_plugin.tracking.client import prepare_store
+    from hpo_plugin.tracking.records import RUNNING
 
     if options["tracking_uri"]:
         mlflow.set_tracking_uri(options["tracking_uri"])
     prepare_store(mlflow.get_tracking_uri())
     client = MlflowClient()
     active = mlflow.active_run()
-    experiment = None
-    if name := options["experiment_name"]:  # the active experiment, as mlflow.set_experiment makes it
-        experiment = mlflow.set_experiment(name).experiment_id
-    return client, active.info.run_id if active else None, experiment
+    usable = active is not None and client.get_run(active.info.run_id).info.status == RUNNING
+    return client, active.info.run_id if usable else None
 
 
-def _new_parent(client: Any, config: Any, experiment_id: str | None, run_name: str | None) -> str:
-    """A parent run made as ``mlflow.start_run`` makes one (MLflow's experiment settings, its
-    run-context tags), then left to the search, which ends it with its true status."""
+def _new_parent(config: Any, experiment_name: str | None, run_name: str | None) -> str:
+    """A parent run made as ``mlflow.start_run`` makes one (MLflow's experiment settings, or
+    ``experiment_name`` made the active experiment; its run-context tags; under the active run,
+    if there is one), then left to the search, which ends it with its true status."""
     import mlflow
 
     from hpo_plugin.tracking.schema import run_name as default_name
 
-    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name or default_name(config))
+    experiment_id = mlflow.set_experiment(experiment_name).experiment_id if experiment_name else None
+    name = run_name or default_name(config)
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=mlflow.active_run() is not None)
     mlflow.end_run(status="RUNNING")  # off MLflow's stack of active runs; still RUNNING in the store
     return run.info.run_id
 

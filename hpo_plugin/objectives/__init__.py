@@ -111,6 +111,7 @@ def build_objective(
             config.objective.maximize,
             fn,
             config.objective.active_run,
+            point_only=config.space_expression is not None,
         )
     return EstimatorObjective(config, dataset, n_threads)
 

@@ -137,6 +137,9 @@ class FunctionObjective:
     maximize: bool = False
     fn: Callable | None = None
     active_run: str = "auto"  # "always": the trial's run is active even if fn's module has no MLflow
+    # Called as hyperopt calls it, fn(point) only (an hp.* space's objective, whose second
+    # parameter, if any, is its own): the handle is hpo_plugin.current_trial().
+    point_only: bool = False
     refits = False
 
     def __getstate__(self) -> dict[str, Any]:
@@ -173,7 +176,8 @@ class FunctionObjective:
         token = _CURRENT.set(trial)
         try:
             with active_run(run) as logged:
-                result = fn(argument, trial) if takes_trial(fn) else fn(argument)
+                with_trial = takes_trial(fn) and not self.point_only
+                result = fn(argument, trial) if with_trial else fn(argument)
         finally:
             _CURRENT.reset(token)
         value, metrics, model = read_result(result)

@@ -56,12 +56,13 @@ def active_run(run: tuple[str, str] | None) -> Iterator[LoggedByTrial]:
     if mlflow.get_tracking_uri() != tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     mlflow.start_run(run_id=run_id, nested=True)  # nested: the caller's own run may be active (fmin's)
-    own_start_run = mlflow.start_run
+    own_start_run, own_end_run = mlflow.start_run, mlflow.end_run
     mlflow.start_run = functools.partial(_adopting_start_run, own_start_run, run_id)
+    mlflow.end_run = functools.partial(_sparing_end_run, own_end_run, run_id)
     try:
         yield logged
     finally:
-        mlflow.start_run = own_start_run
+        mlflow.start_run, mlflow.end_run = own_start_run, own_end_run
         while (active := mlflow.active_run()) is not None and active.info.run_id != run_id:
             mlflow.end_run()  # a run the function started and left open
         mlflow.end_run(status="RUNNING")
@@ -78,6 +79,16 @@ def _logged_in(run_id: str) -> str | None:
     except MlflowException:  # logged earlier in another store: not this trial's
         return None
     return model.model_id if model is not None and model.source_run_id == run_id else None
+
+
+def _sparing_end_run(end_run: Callable, trial_run_id: str, *args: Any, **kwargs: Any) -> None:
+    """``mlflow.end_run`` during a trial: ends a run the function opened, never the trial's own
+    (its sink ends it with its true status) nor, below it, the caller's."""
+    import mlflow
+
+    active = mlflow.active_run()
+    if active is not None and active.info.run_id != trial_run_id:
+        end_run(*args, **kwargs)
 
 
 def _adopting_start_run(start_run: Callable, trial_run_id: str, run_id: str | None = None, **kwargs: Any):

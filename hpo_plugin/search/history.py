@@ -40,8 +40,6 @@ from hpo_plugin.tracking.schema import (
     search_parent,
 )
 
-UNBOUNDED = GAUSSIAN  # every other distribution's args start with (low, high)
-
 
 @dataclass
 class History:
@@ -113,7 +111,7 @@ def fits(vals: dict, space: tuple[Param, ...]) -> bool:
         if p.kind == CHOICE:
             if not fits(vals, p.options[vals[p.label]].space):
                 return False
-        elif p.kind not in UNBOUNDED:
+        elif p.kind not in GAUSSIAN:  # every other distribution's args start with (low, high)
             low, high = p.args[0], p.args[1]
             high_ok = vals[p.label] < high if p.kind == "randint" else vals[p.label] <= high
             if not (low <= vals[p.label] and high_ok):
@@ -128,7 +126,9 @@ def check_resumable(client: MlflowClient, run_id: str, config) -> Any:
     logged = {k: v for k, v in parent.data.params.items() if k.startswith(SPACE_PARAM_PREFIX)}
     if logged and logged != space_params(config.space):
         raise ConfigError(
-            config.source, "space", f"differs from the space of search {run_id}; resume with its file"
+            config.source,
+            "space",
+            f"differs from the space of search {run_id}; resume with the space it was started with",
         )
     return parent
 
@@ -139,7 +139,7 @@ def check_budget(parent, history: History, config) -> None:
     if parent.info.status == FINISHED and done >= config.search.max_evals:
         raise TrackingError(
             f"--resume {parent.info.run_id}: the search already finished its {done} trials; "
-            f"raise search.max_evals above {done} to continue it"
+            f"raise max_evals (search.max_evals, --max-evals) above {done} to continue it"
         )
 
 

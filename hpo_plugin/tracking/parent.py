@@ -221,7 +221,7 @@ def log_summary(
     if best is not None:
         metrics[f"best_{LOSS_METRIC}"] = best.loss
         metrics.update({f"best_{k}": v for k, v in best.metrics.items()})
-        params = {f"{BEST_PARAM_PREFIX}{k}": v for k, v in best.params.items()}
+        params = {param_key(f"{BEST_PARAM_PREFIX}{k}"): v for k, v in best.params.items()}
         tags = {BEST_RUN_TAG: best.run_id, BEST_NUMBER_TAG: str(best.number)}
         params, tags = _unless_logged(client, run_id, params, tags)
     if model_id:

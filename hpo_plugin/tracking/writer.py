@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import json
 import os
 import pickle
@@ -38,7 +39,14 @@ from hpo_plugin.tracking.client import QUIET_MLFLOW, create_child_run, end_run, 
 from hpo_plugin.tracking.logged_models import ModelLogger, warm_up
 from hpo_plugin.tracking.modelfiles import ModelFiles
 from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, TrialLog, TrialRecord, now_ms
-from hpo_plugin.tracking.schema import ERROR_TAG, LOSS_METRIC, PRUNED_TAG, TRIAL_NUMBER_TAG, VALS_TAG
+from hpo_plugin.tracking.schema import (
+    ERROR_TAG,
+    LOSS_METRIC,
+    PRUNED_TAG,
+    TRIAL_NUMBER_TAG,
+    VALS_TAG,
+    param_key,
+)
 from hpo_plugin.tracking.sqlite import relax_syncs
 
 THREAD_ENV = "HPO_TRIAL_WRITER"
@@ -79,7 +87,8 @@ class ChildRuns:
                 tags[PRUNED_TAG] = str(record.pruned_step)
             if record.vals is not None:
                 tags[VALS_TAG] = json.dumps(record.vals, sort_keys=True)
-            params = {**log.params, **record.params}
+            # Any key a user's point or code gives, as MLflow accepts it (``a (b)`` -> ``a :b:``).
+            params = {param_key(str(k)): v for k, v in {**log.params, **record.params}.items()}
             log_batch(self.client, run_id, params=params, metrics=metrics, tags=tags, history=log.metrics)
             for path, artifact_path in log.artifacts:
                 self.client.log_artifact(run_id, path, artifact_path)
@@ -99,10 +108,15 @@ class ChildRuns:
 
     def _end_failed(self, run_id: str, params: dict[str, Any], error: str) -> None:
         try:
-            log_batch(self.client, run_id, params=params, tags={ERROR_TAG: error})
-            end_run(self.client, run_id, FAILED)
+            log_batch(self.client, run_id, tags={ERROR_TAG: error})
+            log_batch(self.client, run_id, params={param_key(str(k)): v for k, v in params.items()})
         except Exception:
             traceback.print_exc()
+        finally:  # the run ends FAILED even if what it was given cannot be logged
+            try:
+                end_run(self.client, run_id, FAILED)
+            except Exception:
+                traceback.print_exc()
 
     def kill_open(self, parent_too: bool = False) -> list[int]:
         killed = list(self.open_runs)
@@ -223,7 +237,8 @@ class TrialWriter:
             except Exception as exc:
                 record.fail(f"saving the model failed: {one_line(exc)}")
                 model = None
-        self._inbox.put(("finish", record.number, record, model))
+        # Not the objective's argument: an hp.* point may hold the user's own classes or functions.
+        self._inbox.put(("finish", record.number, dataclasses.replace(record, point=()), model))
 
     def call(self, key: str, fn, *args: Any) -> None:
         """Run ``fn(runs, *args)`` in the writer (``runs``: its :class:`ChildRuns`); its dict lands

@@ -444,3 +444,75 @@ def test_an_objective_refused_while_preparing_leaves_no_run(client):
     with pytest.raises(ConfigError, match=r"executor\.name: local workers get the function by value"):
         fmin(holds_a_lock, {"x": hp.uniform("x", 0, 1)}, max_evals=2, parallelism=2)
     assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []
+
+
+class Model:  # a class as a choice's option, as spaces of estimators have
+    pass
+
+
+def test_real_script_habits_each_work(client):
+    """end_run in the objective, classes and functions in the space, a label two branches share,
+    a second parameter with a default, a bare expression as the space."""
+    shared = hp.uniform("shared", 0, 1)
+    space = {
+        "cls": hp.choice("cls", [Model, None]),
+        "transform": hp.choice("transform", [abs, round]),
+        "branch": hp.choice(
+            "branch", [{"t": "a", "s": shared}, {"t": "b", "s": shared, "k": hp.uniform("k", 0, 1)}]
+        ),
+    }
+
+    def objective(point, verbose=False):
+        assert verbose is False  # hyperopt calls fn(point): the default stays
+        mlflow.start_run(nested=True)
+        mlflow.log_metric("s", point["branch"]["s"])
+        mlflow.end_run()  # ends nothing of the search's, nor the caller's run
+        return point["transform"](point["branch"]["s"])
+
+    with mlflow.start_run() as outer:
+        trials = MlflowTrials()
+        fmin(objective, space, max_evals=8, trials=trials, show_progressbar=False)
+        assert mlflow.active_run().info.run_id == outer.info.run_id
+        fmin(lambda x: x, hp.uniform("x", 0, 1) * 2, max_evals=2, trials=(again := MlflowTrials()))
+    runs = [r for r in trial_runs(client, outer.info.run_id) if r.data.tags["hpo.role"] == "trial"]
+    assert len(runs) == 8 and {r.info.status for r in runs} == {"FINISHED"}
+    assert {r.data.params["cls"] for r in runs} <= {str(Model), "None"} and all(
+        "s" in r.data.metrics for r in runs
+    )
+    assert client.get_run(outer.info.run_id).data.params["space.cls"] == "choice(Model, None)"
+    # the second fmin in the same block: a parent of its own under the finished search
+    second = client.get_run(again.parent_run_id)
+    assert second.data.tags["mlflow.parentRunId"] == outer.info.run_id
+    assert {r.data.params["value"] for r in trial_runs(client, again.parent_run_id)} != set()
+
+
+def test_unbounded_max_evals_with_a_timeout_and_repeated_fmin_calls(client):
+    trials = MlflowTrials()
+    hyperopt.fmin(lambda p: time.sleep(0.2) or p, hp.uniform("x", 0, 1), trials=trials, timeout=1)
+    assert 1 <= len(trials.trials) < 20
+    done = len(trials.trials)
+    best = fmin(lambda p: p, hp.uniform("x", 0, 1), max_evals=done, trials=trials)  # as hyperopt: a no-op
+    assert best == trials.argmin and len(trial_runs(client, trials.parent_run_id)) == done
+
+
+def test_resumed_trials_keep_distinct_ids(client):
+    trials = MlflowTrials()
+    fmin(lambda p: p, hp.uniform("x", 0, 1), max_evals=3, trials=trials, show_progressbar=False)
+    again = MlflowTrials(resume=trials.parent_run_id)
+    fmin(lambda p: p, hp.uniform("x", 0, 1), max_evals=5, trials=again, show_progressbar=False)
+    assert sorted(again.tids) == [0, 1, 2, 3, 4]
+
+
+def test_an_interrupted_fmin_is_a_keyboard_interrupt_naming_the_resume(client):
+    def objective(point):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt, match=r"resume='\w+'"):
+        fmin(objective, hp.uniform("x", 0, 1), max_evals=3, show_progressbar=False)
+
+
+def test_a_param_name_mlflow_rejects_is_logged_under_a_name_it_accepts(client):
+    trials = MlflowTrials()
+    fmin(lambda p: p["lr (log)"], {"lr (log)": hp.uniform("lr", 0, 1)}, max_evals=2, trials=trials)
+    runs = trial_runs(client, trials.parent_run_id)
+    assert {r.info.status for r in runs} == {"FINISHED"} and all("lr :log:" in r.data.params for r in runs)

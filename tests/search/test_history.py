@@ -64,7 +64,7 @@ def test_resume_after_ctrl_c_proposes_what_the_uninterrupted_search_would(tiny, 
 def test_resume_rejects_finished_unknown_and_foreign_runs(tiny, client):
     path = config_file(tiny, max_evals=2)
     finished = run_search(load_experiment(path))
-    with pytest.raises(TrackingError, match=r"already finished its 2 trials; raise search\.max_evals"):
+    with pytest.raises(TrackingError, match=r"already finished its 2 trials; raise max_evals \(search"):
         run_search(load_experiment(path), resume=finished.parent_run_id)
     assert client.get_run(finished.parent_run_id).info.status == "FINISHED"  # untouched
     with pytest.raises(TrackingError, match="no such run"):
