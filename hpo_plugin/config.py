@@ -37,6 +37,8 @@ from hpo_plugin.pruners.settings import PruningConfig
 from hpo_plugin.space import CHOICE, Option, Param, SearchSpace, parse_space, relabel
 from hpo_plugin.space import flatten as flatten_params
 
+MAX_EVALS = 100_000  # the largest search.max_evals
+
 
 def one_of(value: str, registry: Mapping[str, Any], what: str) -> str:
     """Registry membership check whose error lists every valid name."""
@@ -48,8 +50,6 @@ def one_of(value: str, registry: Mapping[str, Any], what: str) -> str:
 def space_of(raw: Any) -> tuple[Param, ...]:
     """A YAML ``space`` mapping as Params; a SpaceError becomes the ValueError pydantic reports."""
     try:
-        if is_hyperopt_space(raw):
-            return from_hyperopt(raw).params
         return raw if isinstance(raw, tuple) else parse_space(raw)
     except SpaceError as exc:
         raise ValueError(str(exc)) from None
@@ -226,7 +226,7 @@ class SearchConfig(_Frozen):
     # benchmarks/search_quality.py) or, from Python, any hyperopt suggest function.
     algo: str | Callable[..., Any] = "gp"
     tpe: TpeConfig | None = None
-    max_evals: int = Field(30, ge=1, le=100_000)
+    max_evals: int = Field(30, ge=1, le=MAX_EVALS)
     seed: int = Field(0, ge=0)
     timeout: float | None = Field(None, gt=0)
     early_stop: EarlyStopConfig | None = None
@@ -375,6 +375,11 @@ class ExperimentConfig(_Frozen):
     @field_validator("function_space", mode="before")
     @classmethod
     def _parse_space(cls, v: Any) -> tuple[Param, ...]:
+        if is_hyperopt_space(v):  # one that _hyperopt_space could not read: its error, under 'space'
+            try:
+                from_hyperopt(v)
+            except SpaceError as exc:
+                raise ValueError(str(exc)) from None
         return space_of(v)
 
     @model_validator(mode="after")
@@ -462,7 +467,7 @@ def load_experiment(
     Overrides come from the CLI, MLproject or Python; an invalid one is reported under its own name.
     """
     if isinstance(experiment, Mapping):
-        source, raw, text = "", dict(experiment), _as_text(experiment)
+        source, raw, text = "", dict(experiment), ""
         raw.setdefault("name", "experiment")
     else:
         source, raw, text = str(experiment), *_read(Path(experiment))
@@ -472,9 +477,12 @@ def load_experiment(
     for dotted, value in overrides.items():
         _override(raw, dotted, value, source)
     try:
-        return ExperimentConfig(**raw, source=source, raw_text=text)
+        config = ExperimentConfig(**raw, source=source, raw_text=text)
     except ValidationError as exc:
         raise _to_config_error(exc, source, overrides) from None
+    if isinstance(experiment, Mapping):  # what the parent run keeps of it, read from the result
+        config = config.model_copy(update={"raw_text": _as_text(experiment, config.space)})
+    return config
 
 
 def _read(file: Path) -> tuple[dict[str, Any], str]:
@@ -510,16 +518,12 @@ def _override(raw: dict[str, Any], dotted: str, value: Any, source: str) -> None
     node[keys[-1]] = value
 
 
-def _as_text(raw: Mapping[str, Any]) -> str:
+def _as_text(raw: Mapping[str, Any], space: tuple[Param, ...]) -> str:
     """A mapping's experiment as YAML for the parent run's artifact (an hp.* space as its
     parameters' descriptions, which is what it searches)."""
     shown = dict(raw)
     if is_hyperopt_space(shown.get("space")):
-        try:
-            params = from_hyperopt(shown["space"]).params
-        except SpaceError:
-            params = ()
-        shown["space"] = {p.label: p.describe() for p in flatten_params(params)}
+        shown["space"] = {p.label: p.describe() for p in flatten_params(space)}
     return yaml.safe_dump(_plain_data(shown), sort_keys=False)
 
 

@@ -8,6 +8,7 @@ log-space bounds are derived here). A ``choice`` option may be a plain value or 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -289,7 +290,17 @@ class SearchSpace:
     scalar_name: str = "value"  # the param a point that is one number is logged as
 
     def hyperopt(self) -> Any:
+        """The expression fmin evaluates (a YAML space's is built once, not per trial)."""
+        return self._expression
+
+    @functools.cached_property
+    def _expression(self) -> Any:
         return to_hyperopt(self.params) if self.expression is None else self.expression
+
+    @functools.cached_property
+    def labels(self) -> frozenset[str]:
+        """Every hyperopt label of the space, nested branches included."""
+        return frozenset(p.label for p in flatten(self.params))
 
     def trial_params(self, point: Any) -> dict[str, Any]:
         """A point (as hyperopt evaluated it) as the params a trial logs."""
@@ -312,7 +323,7 @@ def _flat(point: Mapping[Any, Any], prefix: str) -> dict[str, Any]:
         name = f"{prefix}{key}"
         if isinstance(value, Mapping) and value:
             out.update(_flat(value, f"{name}."))
-        elif isinstance(value, list | tuple) and value and not isinstance(value, str):
+        elif isinstance(value, list | tuple) and value:
             out.update(_flat(dict(enumerate(value)), f"{name}."))
         else:
             out[name] = _loggable(value)

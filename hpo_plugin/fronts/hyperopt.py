@@ -19,11 +19,11 @@ from typing import Any
 from hyperopt import Trials, space_eval
 
 from hpo_plugin.algorithms.points import StartFrom
+from hpo_plugin.config import MAX_EVALS, load_experiment
 from hpo_plugin.errors import SearchInterrupted
-from hpo_plugin.search.run import SearchResult
+from hpo_plugin.search.run import SearchResult, run_search
 
 SEED_ENV = "HYPEROPT_FMIN_SEED"  # hyperopt's own setting for fmin's default seed
-MAX_TRIALS = 100_000  # search.max_evals' upper bound
 
 
 class MlflowTrials(Trials):
@@ -100,9 +100,6 @@ class MlflowTrials(Trials):
         always on); ``max_queue_len`` is the executor's; ``trials_save_file`` is not needed:
         every trial is in MLflow, and ``resume=`` continues from there.
         """
-        from hpo_plugin.config import load_experiment
-        from hpo_plugin.search.run import run_search
-
         if pass_expr_memo_ctrl:
             raise ValueError(
                 "MlflowTrials: pass_expr_memo_ctrl is not supported; take the point as fn(params)"
@@ -248,10 +245,10 @@ def _with_options(definition: dict[str, Any], options: dict[str, Any]) -> dict[s
 def _budget(max_evals: Any, stops: bool) -> int:
     """fmin's ``max_evals`` as a trial count; hyperopt's "no limit" (None, inf, ``sys.maxsize``)
     is the largest search there is when another rule stops it."""
-    unbounded = max_evals is None or (isinstance(max_evals, int | float) and max_evals >= MAX_TRIALS)
+    unbounded = max_evals is None or (isinstance(max_evals, int | float) and max_evals >= MAX_EVALS)
     if unbounded and not stops:
         raise ValueError("MlflowTrials: give max_evals, the number of trials to run in all")
-    return MAX_TRIALS if unbounded else int(max_evals)
+    return MAX_EVALS if unbounded else int(max_evals)
 
 
 def _tracking(options: dict[str, Any]) -> tuple[Any, str | None]:

@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 from hpo_plugin.errors import ConfigError, TrackingError
 from hpo_plugin.hyperopt_protocol import advance_seed_stream, insert_done
 from hpo_plugin.pruners import loss_of
-from hpo_plugin.space import CHOICE, GAUSSIAN, Param, SearchSpace, flatten, names
+from hpo_plugin.space import CHOICE, GAUSSIAN, Param, SearchSpace, names
 from hpo_plugin.tracking.client import end_run
 from hpo_plugin.tracking.parent import space_params
 from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, WARM_WORKDIR, TrialRecord
@@ -79,10 +79,9 @@ def encode(params: dict[str, str], space: tuple[Param, ...]) -> dict[str, Any]:
 def _encoded(row: dict[str, Any], space: SearchSpace) -> dict[str, Any] | None:
     """A trial's hyperopt vals: as it recorded them (``hpo.vals``), else its params encoded (a
     trial of an earlier version); None if they do not fit the space."""
-    labels = {p.label for p in flatten(space.params)}
     if isinstance(text := row.get("vals"), str):
         vals = json.loads(text)
-        return vals if set(vals) <= labels and _active(vals, space.params) else None
+        return vals if set(vals) <= space.labels and _active(vals, space.params) else None
     if space.expression is not None:  # an hp.* space's params are its point flattened
         return None
     try:
@@ -201,7 +200,7 @@ def warm_start(client: MlflowClient, run_ids: list[str], config, labels: list[st
     """The compatible finished trials of the given searches, as hyperopt trials."""
     history = History(trials=Trials(), records=[], next_number=1)
     used = skipped = 0
-    wanted = names(config.space)
+    wanted, space = names(config.space), config.search_space
     for run_id in run_ids:
         search_parent(client, run_id, "warm start")
         frame = load_trials(client, run_id).frame
@@ -209,8 +208,8 @@ def warm_start(client: MlflowClient, run_ids: list[str], config, labels: list[st
             if row["status"] != FINISHED or not math.isfinite(row["loss"]):
                 continue
             logged = logged_params(row)
-            vals = _encoded(row, config.search_space)
-            by_name = config.space_expression is None  # a YAML space's params are its names
+            vals = _encoded(row, space)
+            by_name = space.expression is None  # a YAML space's params are its names
             if vals is None or (by_name and not set(logged) <= wanted) or not fits(vals, config.space):
                 skipped += 1
                 continue

@@ -40,6 +40,7 @@ from hpo_plugin.tracking.schema import (
     TEST_DIGEST_TAG,
     TRIAL_ROLE,
     param_key,
+    params_as_logged,
     run_name,
     search_tags,
 )
@@ -50,8 +51,10 @@ def open_parent(
 ) -> Run:
     """``run_id`` (a RUNNING run of the caller's), the run ``mlflow run`` made for us
     (MLFLOW_RUN_ID), or a new one in the experiment."""
-    given = f"run {run_id}" if run_id else f"MLFLOW_RUN_ID={os.environ.get('MLFLOW_RUN_ID')}"
-    if run_id := run_id or os.environ.get("MLFLOW_RUN_ID"):
+    callers = run_id is not None
+    run_id = run_id or os.environ.get("MLFLOW_RUN_ID")
+    given = f"run {run_id}" if callers else f"MLFLOW_RUN_ID={run_id}"
+    if run_id:
         try:
             run = client.get_run(run_id)
         except Exception:
@@ -59,7 +62,7 @@ def open_parent(
         if run.info.status != RUNNING:
             raise TrackingError(f"{given} is {run.info.status}, not RUNNING; unset it")
         # mlflow run's run is named for us; a caller's own run keeps its name.
-        named = {} if given.startswith("run ") else {RUN_NAME_TAG: run_name(config)}
+        named = {} if callers else {RUN_NAME_TAG: run_name(config)}
         log_batch(client, run_id, tags={**named, ROLE_TAG: SEARCH_ROLE})
         return run
     experiment_id = get_or_create_experiment(client, experiment_name or config.mlflow_experiment_name)
@@ -221,7 +224,7 @@ def log_summary(
     if best is not None:
         metrics[f"best_{LOSS_METRIC}"] = best.loss
         metrics.update({f"best_{k}": v for k, v in best.metrics.items()})
-        params = {param_key(f"{BEST_PARAM_PREFIX}{k}"): v for k, v in best.params.items()}
+        params = params_as_logged({f"{BEST_PARAM_PREFIX}{k}": v for k, v in best.params.items()})
         tags = {BEST_RUN_TAG: best.run_id, BEST_NUMBER_TAG: str(best.number)}
         params, tags = _unless_logged(client, run_id, params, tags)
     if model_id:

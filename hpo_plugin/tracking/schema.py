@@ -70,6 +70,11 @@ def param_key(label: str) -> str:
     return re.sub(r"[^\w./\- :]", ":", label)
 
 
+def params_as_logged(params: dict) -> dict:
+    """``params`` under keys MLflow accepts (:func:`param_key`): a user's point or code may give any."""
+    return {param_key(str(k)): v for k, v in params.items()}
+
+
 def search_parent(client, run_id: str, what: str = "run"):
     """The parent run of a search, or a TrackingError naming ``what`` was given (an option, say)."""
     try:

@@ -45,7 +45,7 @@ from hpo_plugin.tracking.schema import (
     PRUNED_TAG,
     TRIAL_NUMBER_TAG,
     VALS_TAG,
-    param_key,
+    params_as_logged,
 )
 from hpo_plugin.tracking.sqlite import relax_syncs
 
@@ -87,8 +87,7 @@ class ChildRuns:
                 tags[PRUNED_TAG] = str(record.pruned_step)
             if record.vals is not None:
                 tags[VALS_TAG] = json.dumps(record.vals, sort_keys=True)
-            # Any key a user's point or code gives, as MLflow accepts it (``a (b)`` -> ``a :b:``).
-            params = {param_key(str(k)): v for k, v in {**log.params, **record.params}.items()}
+            params = params_as_logged({**log.params, **record.params})
             log_batch(self.client, run_id, params=params, metrics=metrics, tags=tags, history=log.metrics)
             for path, artifact_path in log.artifacts:
                 self.client.log_artifact(run_id, path, artifact_path)
@@ -109,7 +108,7 @@ class ChildRuns:
     def _end_failed(self, run_id: str, params: dict[str, Any], error: str) -> None:
         try:
             log_batch(self.client, run_id, tags={ERROR_TAG: error})
-            log_batch(self.client, run_id, params={param_key(str(k)): v for k, v in params.items()})
+            log_batch(self.client, run_id, params=params_as_logged(params))
         except Exception:
             traceback.print_exc()
         finally:  # the run ends FAILED even if what it was given cannot be logged
