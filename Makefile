@@ -21,8 +21,8 @@ run: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" mlflow run . --env-manager local
 
 test: install
-	$(BIN)/ruff check hpo_plugin tests benchmarks
-	$(BIN)/ruff format --check hpo_plugin tests benchmarks
+	$(BIN)/ruff check hpo_plugin tests benchmarks experiments
+	$(BIN)/ruff format --check hpo_plugin tests benchmarks experiments
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
 
 PYTHON_VERSIONS ?= 3.12 3.13

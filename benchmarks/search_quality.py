@@ -217,7 +217,7 @@ def _custom(prepared, family: str, settings: dict):
 
     from hpo_plugin.algorithms.points import StartFrom
     from hpo_plugin.algorithms.tpe import HYPEROPT_TPE
-    from hpo_plugin.objectives.startpoints import start_points
+    from hpo_plugin.models.startpoints import start_points
 
     start = settings.pop("start", 0)
     if family == "gp":

@@ -1,4 +1,4 @@
-from hpo_plugin.cli import main
+from hpo_plugin.fronts.cli import main
 
 if __name__ == "__main__":
     main()

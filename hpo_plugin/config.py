@@ -32,7 +32,7 @@ from hpo_plugin.errors import ConfigError, SpaceError
 from hpo_plugin.executors import EXECUTORS
 from hpo_plugin.hyperopt_space import from_hyperopt, is_hyperopt_space
 from hpo_plugin.metrics import METRICS
-from hpo_plugin.objectives.families import MODEL_FAMILIES, estimator_family
+from hpo_plugin.models.families import MODEL_FAMILIES, estimator_family
 from hpo_plugin.pruners.settings import PruningConfig
 from hpo_plugin.space import CHOICE, Option, Param, SearchSpace, parse_space, relabel
 from hpo_plugin.space import flatten as flatten_params

@@ -1,7 +1,7 @@
 """The feature columns as the models see them: numbers as float64, everything else as text.
 
 A search's models are trained on this form of the user's columns, and fed it again when they
-predict through MLflow (:class:`~hpo_plugin.tracking.served.ServedModel`), so a frame read
+predict through MLflow (:class:`~hpo_plugin.models.served.ServedModel`), so a frame read
 from the same file predicts as it is: integer columns, pandas' nullable integer, boolean and
 string dtypes, booleans read as objects, missing values and absent optional columns alike.
 No MLflow here: it is part of every served model's pickle.

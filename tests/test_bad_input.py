@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import TINY_XGB, tiny_text
 
-from hpo_plugin.cli import main
+from hpo_plugin.fronts.cli import main
 
 CSV_CASES = {
     "empty.csv": "",

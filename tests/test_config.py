@@ -5,7 +5,7 @@ from conftest import EXPERIMENTS, TINY_XGB
 
 from hpo_plugin.config import load_experiment
 from hpo_plugin.errors import ConfigError
-from hpo_plugin.objectives.families import MODEL_FAMILIES
+from hpo_plugin.models.families import MODEL_FAMILIES
 
 SHIPPED = sorted(EXPERIMENTS.glob("*.yaml"))
 

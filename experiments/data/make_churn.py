@@ -33,7 +33,14 @@ def churn_frame(rows: int = ROWS, seed: int = SEED) -> pd.DataFrame:
     )
     churn = np.where(rng.random(rows) < 1 / (1 + np.exp(-logit)), "yes", "no")
     frame = pd.DataFrame(
-        {"plan": plan, "region": region, "usage": usage.round(2), "tenure": tenure, "seats": seats, "churn": churn}
+        {
+            "plan": plan,
+            "region": region,
+            "usage": usage.round(2),
+            "tenure": tenure,
+            "seats": seats,
+            "churn": churn,
+        }
     )
     for column, share in (("plan", 0.05), ("region", 0.08), ("usage", 0.1)):
         frame.loc[rng.random(rows) < share, column] = None

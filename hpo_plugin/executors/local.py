@@ -30,10 +30,10 @@ from hpo_plugin.errors import one_line
 from hpo_plugin.executors.context import TrialContext
 from hpo_plugin.executors.trial import evaluate_trial, new_record, run_trial
 from hpo_plugin.hyperopt_protocol import point_vals
+from hpo_plugin.models.files import ModelFiles
 from hpo_plugin.objectives.base import Objective
 from hpo_plugin.processes import EOF_FRAME, child_io, receive, send, spawn
 from hpo_plugin.pruners import Board, Reporter
-from hpo_plugin.tracking.modelfiles import ModelFiles
 from hpo_plugin.tracking.records import TrialRecord
 
 POLL_S = 0.02  # hyperopt's pause between loop iterations (its default is 1 s)

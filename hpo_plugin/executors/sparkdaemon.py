@@ -27,7 +27,7 @@ def preload() -> None:
     try:
         for module in PRELOAD:
             importlib.import_module(module)
-        importlib.import_module("hpo_plugin.tracking.logged_models").warm_up()
+        importlib.import_module("hpo_plugin.models.logged").warm_up()
     except ImportError:
         pass
 

@@ -1,13 +1,8 @@
-"""The ways into the search beside YAML, the CLI and MLproject: hyperopt's own API.
+"""The ways into the search: each only builds an experiment definition and calls the one core,
+:func:`hpo_plugin.search.run_search`.
 
+- :mod:`.cli`: the ``hpo`` command (a YAML file and its overrides; MLproject's entry points call it);
 - :mod:`.hyperopt`: :class:`MlflowTrials` (a ``Trials`` for hyperopt's ``fmin``) and :func:`fmin`.
 
-Each front end only builds an experiment definition (``load_experiment`` of a mapping) and
-calls the one core, :func:`hpo_plugin.search.run_search`.
+Nothing is imported here: the CLI starts without importing hyperopt's front or MLflow.
 """
-
-from __future__ import annotations
-
-from hpo_plugin.fronts.hyperopt import MlflowTrials, fmin
-
-__all__ = ["MlflowTrials", "fmin"]

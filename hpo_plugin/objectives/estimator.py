@@ -2,7 +2,7 @@
 
 The first kind of :class:`~hpo_plugin.objectives.base.Objective`: a point of the space picks
 a family (model selection) and its params; the model is that family's estimator behind the
-family's preprocessing (:mod:`hpo_plugin.objectives.families`). No MLflow here.
+family's preprocessing (:mod:`hpo_plugin.models.families`). No MLflow here.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from sklearn.pipeline import Pipeline
 
 from hpo_plugin.errors import ConfigError
 from hpo_plugin.metrics import METRICS, metrics_for, score
-from hpo_plugin.objectives.base import TrialFailed, TrialOutcome
-from hpo_plugin.objectives.families import family_named, unsupported_task
-from hpo_plugin.objectives.pipelines import (
+from hpo_plugin.models.families import family_named, unsupported_task
+from hpo_plugin.models.pipelines import (
     build_model,
     early_stopping,
     final_estimator,
     fit_params,
     for_estimator,
 )
+from hpo_plugin.objectives.base import TrialFailed, TrialOutcome
 from hpo_plugin.objectives.rounds import Curve, reports_rounds, reports_rounds_class, with_curve
 from hpo_plugin.pruners import Reporter
 from hpo_plugin.space import names

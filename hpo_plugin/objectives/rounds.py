@@ -20,7 +20,7 @@ from xgboost import DMatrix, XGBModel
 from xgboost.callback import TrainingCallback
 
 from hpo_plugin.metrics import CLASSIFICATION, METRICS
-from hpo_plugin.objectives.pipelines import final_estimator, for_estimator
+from hpo_plugin.models.pipelines import final_estimator, for_estimator
 from hpo_plugin.pruners import Reporter, loss_of
 
 DEFAULT_ROUNDS = 100  # both libraries' n_estimators when the params leave it unset

@@ -16,8 +16,8 @@ from hpo_plugin.config import ExperimentConfig, local_master_cores
 from hpo_plugin.data import Dataset, prepare
 from hpo_plugin.errors import ConfigError, SpaceError
 from hpo_plugin.executors import EXECUTORS
+from hpo_plugin.models.startpoints import start_points
 from hpo_plugin.objectives import Objective, build_objective, check_objective
-from hpo_plugin.objectives.startpoints import start_points
 from hpo_plugin.space import SearchSpace
 
 

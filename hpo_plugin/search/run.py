@@ -22,7 +22,7 @@ from hpo_plugin.config import ExperimentConfig
 from hpo_plugin.errors import SearchInterrupted
 from hpo_plugin.executors import EXECUTORS
 from hpo_plugin.executors.context import TrialContext
-from hpo_plugin.registry import Registration, register_search
+from hpo_plugin.promotion import Registration, register_search
 from hpo_plugin.search.prepare import prepare_search
 from hpo_plugin.search.start import open_search
 from hpo_plugin.search.summary import finish

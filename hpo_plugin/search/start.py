@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from hpo_plugin.config import ExperimentConfig
 from hpo_plugin.executors.context import TrialContext
 from hpo_plugin.executors.trial import Numbers
+from hpo_plugin.models.logged import ModelLogger
 from hpo_plugin.search.history import (
     History,
     WarmStart,
@@ -27,7 +28,6 @@ from hpo_plugin.search.history import (
 from hpo_plugin.search.prepare import PreparedSearch
 from hpo_plugin.space import flatten
 from hpo_plugin.tracking.client import log_batch
-from hpo_plugin.tracking.logged_models import ModelLogger
 from hpo_plugin.tracking.parent import open_parent, setup_payload, trial_tags, write_setup
 from hpo_plugin.tracking.writer import TrialWriter, WriterSpec
 

@@ -6,7 +6,7 @@ from mlflow.tracking import MlflowClient
 
 from hpo_plugin.errors import SearchError, one_line
 from hpo_plugin.executors.context import TrialContext
-from hpo_plugin.tracking.logged_models import ModelLogger
+from hpo_plugin.models.logged import ModelLogger
 from hpo_plugin.tracking.note import write_note
 from hpo_plugin.tracking.parent import log_summary, write_final_model
 from hpo_plugin.tracking.records import TrialRecord

@@ -18,10 +18,10 @@ from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 
 from hpo_plugin.errors import TrackingError
-from hpo_plugin.plugin import search_context
 from hpo_plugin.space import flatten
 from hpo_plugin.tracking.client import get_or_create_experiment, log_batch, retrying
 from hpo_plugin.tracking.records import RUNNING, TrialRecord
+from hpo_plugin.tracking.run_context import search_context
 from hpo_plugin.tracking.schema import (
     BEST_NUMBER_TAG,
     BEST_PARAM_PREFIX,

@@ -34,10 +34,10 @@ from typing import Any
 from mlflow.tracking import MlflowClient
 
 from hpo_plugin.errors import one_line
+from hpo_plugin.models.files import ModelFiles
+from hpo_plugin.models.logged import ModelLogger, warm_up
 from hpo_plugin.processes import EOF_FRAME, child_io, receive, send, spawn
 from hpo_plugin.tracking.client import QUIET_MLFLOW, create_child_run, end_run, log_batch
-from hpo_plugin.tracking.logged_models import ModelLogger, warm_up
-from hpo_plugin.tracking.modelfiles import ModelFiles
 from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, TrialLog, TrialRecord, now_ms
 from hpo_plugin.tracking.schema import (
     ERROR_TAG,

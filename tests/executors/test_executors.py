@@ -88,7 +88,7 @@ def test_workers_stay_warm_across_searches_of_a_process(tiny, client):
 def test_a_worker_process_never_imports_mlflow():
     """Workers write model files natively; MLflow's import would slow every worker's start."""
     code = (
-        "import sys, hpo_plugin.executors.local, hpo_plugin.objectives, hpo_plugin.tracking.modelfiles;"
+        "import sys, hpo_plugin.executors.local, hpo_plugin.objectives, hpo_plugin.models.files;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'mlflow'))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -322,7 +322,7 @@ def test_spark_tasks_start_with_the_trial_modules_imported():
 def test_cli_flags_choose_the_executor(tiny, client):
     from click.testing import CliRunner
 
-    from hpo_plugin.cli import main
+    from hpo_plugin.fronts.cli import main
 
     path = experiment(tiny, "sequential", max_evals=4)
     out = CliRunner().invoke(

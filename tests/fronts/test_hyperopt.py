@@ -321,7 +321,7 @@ def test_a_search_records_its_vals_for_resume(client):
 def test_an_fmin_search_reads_like_any_other_in_the_cli(client):
     from click.testing import CliRunner
 
-    from hpo_plugin.cli import main
+    from hpo_plugin.fronts.cli import main
 
     trials = MlflowTrials(experiment_name="views")
     fmin(loss_of, SPACE, max_evals=6, trials=trials, show_progressbar=False)

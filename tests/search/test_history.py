@@ -13,9 +13,9 @@ from conftest import QUIET, UNREGISTERED, children_of
 from mlflow.tracking import MlflowClient
 
 from hpo_plugin.algorithms import ALGORITHMS
-from hpo_plugin.cli import main
 from hpo_plugin.config import load_experiment
 from hpo_plugin.errors import SearchInterrupted, TrackingError
+from hpo_plugin.fronts.cli import main
 from hpo_plugin.objectives import EstimatorObjective
 from hpo_plugin.search import run_search
 
@@ -185,7 +185,7 @@ def test_eight_searches_on_one_new_sqlite_file_all_complete(tiny, tmp_path):
 
 
 def test_resume_of_a_search_killed_before_anything_was_logged(tiny, client):
-    from hpo_plugin.registry import register_search
+    from hpo_plugin.promotion import register_search
     from hpo_plugin.tracking.parent import open_parent
 
     config = load_experiment(config_file(tiny, max_evals=2))

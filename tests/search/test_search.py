@@ -17,8 +17,8 @@ from hpo_plugin.config import load_experiment
 from hpo_plugin.errors import ConfigError, SearchError, SearchInterrupted
 from hpo_plugin.executors.loop import minimize
 from hpo_plugin.metrics import METRICS, metrics_for
+from hpo_plugin.models.families import MODEL_FAMILIES, families_for, unsupported_task
 from hpo_plugin.objectives import EstimatorObjective
-from hpo_plugin.objectives.families import MODEL_FAMILIES, families_for, unsupported_task
 from hpo_plugin.search import prepare_search, run_bare, run_search
 from hpo_plugin.space import decode
 
@@ -349,7 +349,7 @@ def test_an_interrupt_in_a_trial_ends_parent_and_in_flight_child_killed(
 def test_a_model_that_fails_to_log_is_failed_and_never_best(tiny, client, monkeypatch):
     import errno
 
-    from hpo_plugin.tracking import logged_models as tracking
+    from hpo_plugin.models import logged as tracking
 
     config = load_experiment(tiny(search={"max_evals": 3}))
     monkeypatch.setenv("HPO_TRIAL_WRITER", "thread")  # so the fault below reaches the writer

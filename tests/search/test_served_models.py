@@ -17,10 +17,10 @@ from conftest import QUIET, invocations, model_server
 from mlflow.exceptions import MlflowException
 
 from hpo_plugin.config import load_experiment
-from hpo_plugin.objectives.families import families_for
-from hpo_plugin.registry import register_search
+from hpo_plugin.models.families import families_for
+from hpo_plugin.models.served import PREDICT_METHOD
+from hpo_plugin.promotion import register_search
 from hpo_plugin.search import run_search
-from hpo_plugin.tracking.served import PREDICT_METHOD
 
 LABELS = {
     "string": ("Adelie", "Chinstrap", "Gentoo"),

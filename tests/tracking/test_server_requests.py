@@ -9,8 +9,8 @@ from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
+from hpo_plugin.models.logged import ModelLogger
 from hpo_plugin.tracking.client import QUIET_MLFLOW
-from hpo_plugin.tracking.logged_models import ModelLogger
 from hpo_plugin.tracking.records import TrialRecord
 from hpo_plugin.tracking.writer import WriterSpec
 

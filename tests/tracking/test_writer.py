@@ -9,7 +9,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
-from hpo_plugin.tracking.logged_models import ModelLogger
+from hpo_plugin.models.logged import ModelLogger
 from hpo_plugin.tracking.parent import write_final_model
 from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, TrialRecord
 from hpo_plugin.tracking.writer import TrialWriter, WriterSpec

@@ -15,9 +15,9 @@ from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_breast_cancer
 
 import hpo_plugin
-from hpo_plugin import registry
-from hpo_plugin.cli import main
+from hpo_plugin import promotion
 from hpo_plugin.errors import TrackingError
+from hpo_plugin.fronts.cli import main
 
 FEATURES = load_breast_cancer(as_frame=True).frame.drop(columns="target")
 
@@ -61,7 +61,7 @@ def test_search_registers_its_final_model_with_lineage_and_champion(tiny, client
 def test_registration_is_idempotent(tiny, client):
     search(experiment(tiny, **GOOD))
     parent_id = client.get_model_version("cancer", "1").run_id
-    again = registry.register_search(client, parent_id)
+    again = promotion.register_search(client, parent_id)
     assert (again.version, again.created, again.promoted) == ("1", False, True)
     assert [str(v.version) for v in client.search_model_versions("name='cancer'")] == ["1"]
 
@@ -121,12 +121,12 @@ def test_a_crash_between_version_and_aliases_is_repaired(tiny, client, monkeypat
     def crash(*args, **kwargs):
         raise KeyboardInterrupt("killed between create_model_version and the aliases")
 
-    monkeypatch.setattr(registry, "gate", crash)
+    monkeypatch.setattr(promotion, "gate", crash)
     with pytest.raises(KeyboardInterrupt):
-        registry.register_search(client, parent.info.run_id, "cancer")
+        promotion.register_search(client, parent.info.run_id, "cancer")
     monkeypatch.undo()
     assert client.get_registered_model("cancer").aliases == {"challenger": 1}
-    repaired = registry.register_search(client, parent.info.run_id, "cancer")
+    repaired = promotion.register_search(client, parent.info.run_id, "cancer")
     assert (repaired.version, repaired.created, repaired.promoted) == ("1", False, True)
     assert client.get_model_version_by_alias("cancer", "champion").version == 1
     assert len(client.search_model_versions("name='cancer'")) == 1
@@ -150,7 +150,7 @@ def test_only_search_parents_with_a_successful_trial_are_registered(tiny, client
     with mlflow.start_run() as run:
         pass
     with pytest.raises(TrackingError, match="is not a search parent run"):
-        registry.register_search(client, run.info.run_id, "cancer")
+        promotion.register_search(client, run.info.run_id, "cancer")
     from hpo_plugin.objectives import EstimatorObjective
 
     monkeypatch.setattr(EstimatorObjective, "evaluate", lambda self, params, *rest: 1 / 0)
@@ -158,7 +158,7 @@ def test_only_search_parents_with_a_successful_trial_are_registered(tiny, client
     assert result.exit_code == 2 and "all 4 trials failed" in result.output
     (parent,) = [r for r in client.search_runs(["1"]) if r.data.tags.get("hpo.role") == "search"]
     with pytest.raises(TrackingError, match="is FAILED with no successful trial"):
-        registry.register_search(client, parent.info.run_id, "cancer")
+        promotion.register_search(client, parent.info.run_id, "cancer")
     assert client.search_registered_models() == []
 
 

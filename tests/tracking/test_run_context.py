@@ -9,8 +9,8 @@ from conftest import QUIET
 
 from hpo_plugin import __version__
 from hpo_plugin.config import load_experiment
-from hpo_plugin.plugin import DIGEST_ENV, SEARCH_ENV, SearchRunContextProvider, search_context
 from hpo_plugin.search import run_search
+from hpo_plugin.tracking.run_context import DIGEST_ENV, SEARCH_ENV, SearchRunContextProvider, search_context
 
 
 def test_run_context_provider_is_discovered_and_stamps_only_inside_a_search(tiny, client):

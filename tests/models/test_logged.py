@@ -16,8 +16,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
 
-from hpo_plugin.tracking.logged_models import ModelLogger, save_model
-from hpo_plugin.tracking.modelfiles import FORMATS, ModelFiles
+from hpo_plugin.models.files import FORMATS, ModelFiles
+from hpo_plugin.models.logged import ModelLogger, save_model
 
 VOLATILE = {"artifact_path", "model_uuid", "run_id", "model_id", "utc_time_created", "model_size_bytes"}
 

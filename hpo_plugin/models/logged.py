@@ -32,9 +32,9 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from mlflow.tracking import MlflowClient
 from mlflow.types.schema import AnyType, ColSpec, Schema
 
-from hpo_plugin.objectives.pipelines import flavor_of
-from hpo_plugin.tracking.modelfiles import ModelFiles, pinned_requirements
-from hpo_plugin.tracking.served import (
+from hpo_plugin.models.files import ModelFiles, pinned_requirements
+from hpo_plugin.models.pipelines import flavor_of
+from hpo_plugin.models.served import (
     MODEL_ARTIFACT,
     PREDICT_METHOD,
     PREDICT_METHODS,

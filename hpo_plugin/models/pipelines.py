@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from xgboost import XGBModel
 
-from hpo_plugin.objectives.families import family_named
+from hpo_plugin.models.families import family_named
 
 MODEL_STEP = "model"  # the estimator's step name in a Pipeline (fit arguments go to ``model__*``)
 

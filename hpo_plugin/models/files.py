@@ -3,7 +3,7 @@
 Every trial of a search logs the same MLmodel, environment files and input example: only the
 fitted model differs. So trials write just that file here (a worker process never imports
 MLflow, and starts faster for it), and the writer completes the directory from a template that
-MLflow saved once per kind of model (:class:`~hpo_plugin.tracking.logged_models.ModelLogger`).
+MLflow saved once per kind of model (:class:`~hpo_plugin.models.logged.ModelLogger`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pydoc import locate
 import numpy as np
 import pandas as pd
 
-from hpo_plugin.objectives.pipelines import final_estimator, flavor_of
+from hpo_plugin.models.pipelines import final_estimator, flavor_of
 
 
 def _write_xgboost(model, path: str) -> None:

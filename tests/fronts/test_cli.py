@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from conftest import TINY_XGB, children_of
 
 from hpo_plugin.algorithms import ALGORITHMS
-from hpo_plugin.cli import main
+from hpo_plugin.fronts.cli import main
 
 
 def invoke(*args: str):

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from hpo_plugin.objectives.families import family_named
+from hpo_plugin.models.families import family_named
 from hpo_plugin.space import CHOICE, Param
 
 

@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 
 from hpo_plugin.metrics import BINARY, REGRESSION
-from hpo_plugin.objectives.families import (
+from hpo_plugin.models.families import (
     MODEL_FAMILIES,
     estimator_family,
     families_for,
     family_named,
     unsupported_task,
 )
-from hpo_plugin.objectives.pipelines import build_model, final_estimator, fit_params, flavor_of
+from hpo_plugin.models.pipelines import build_model, final_estimator, fit_params, flavor_of
 
 CASES = [
     (name, task)

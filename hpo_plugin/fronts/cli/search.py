@@ -1,0 +1,155 @@
+"""``hpo search``: run an experiment file's search, then say where it landed."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hpo_plugin.algorithms import ALGORITHMS
+from hpo_plugin.executors import EXECUTORS
+from hpo_plugin.fronts.cli.options import Blankable, reports_errors, tracking_options
+
+
+@click.command()
+@click.argument("experiment", type=click.Path(dir_okay=False))
+@click.option(
+    "--algo",
+    type=click.Choice(["", *sorted(ALGORITHMS)]),
+    default="",
+    help="Search algorithm (default: search.algo of the file).",
+)
+@click.option("--max-evals", type=Blankable(int), default="", help="Number of trials.")
+@click.option("--seed", type=Blankable(int), default="", help="Seed of the search.")
+@click.option("--timeout", type=Blankable(float), default="", help="Stop after this many seconds.")
+@click.option(
+    "--executor",
+    type=click.Choice(["", *sorted(EXECUTORS)]),
+    default="",
+    help="Where trials run (default: executor of the file, sequential if absent).",
+)
+@click.option("--parallelism", type=Blankable(int), default="", help="Trials in flight at once.")
+@click.option("--spark-master", default=None, help="Spark master URL (default: local[parallelism]).")
+@click.option(
+    "--register/--no-register",
+    default=None,
+    help="Register the final model, or not (default: register.enabled of the file, true if absent).",
+)
+@click.option(
+    "--register-setting",
+    type=click.Choice(["", "true", "false"]),
+    default="",
+    hidden=True,
+    help="--register/--no-register as one string, for the MLproject's register parameter.",
+)
+@click.option("--model-name", default=None, help="Registered model name (default: from the file).")
+@click.option("--resume", default="", help="Continue the interrupted search with this parent run id.")
+@click.option(
+    "--warm-start",
+    multiple=True,
+    help="Parent run id of an earlier search whose trials seed this one (repeatable).",
+)
+@click.option(
+    "--quiet", is_flag=True, help="No progress bar (it is off anyway when stdout is not a terminal)."
+)
+@tracking_options
+@reports_errors
+def search(
+    experiment,
+    algo,
+    max_evals,
+    seed,
+    timeout,
+    executor,
+    parallelism,
+    spark_master,
+    register,
+    register_setting,
+    model_name,
+    resume,
+    warm_start,
+    quiet,
+    tracking_uri,
+    experiment_name,
+) -> None:
+    """Run the search defined in EXPERIMENT (a YAML file)."""
+    enabled = _register_choice(register, register_setting)
+    from hpo_plugin.tracking.writer import prestart
+
+    prestart()  # the trial writer imports MLflow while we load the config and the data
+
+    from hpo_plugin.config import load_experiment
+    from hpo_plugin.search import run_search
+
+    overrides = {
+        "search.algo": algo or None,
+        "search.max_evals": max_evals,
+        "search.seed": seed,
+        "search.timeout": timeout,
+        "executor.name": executor or None,
+        "executor.parallelism": parallelism,
+        "executor.spark_master": spark_master or None,
+        "register.enabled": enabled,
+        "register.model_name": model_name,
+        "search.warm_start": tuple(warm_start) or None,
+    }
+    config = load_experiment(experiment, overrides)
+    progress = not quiet and sys.stdout.isatty()
+    result = run_search(
+        config,
+        tracking_uri=tracking_uri,
+        experiment_name=experiment_name,
+        progress=progress,
+        resume=resume or None,
+    )
+    print_search_result(config, result)
+    if result.registration is None:
+        click.echo(f"Not registered: {result.not_registered}")
+    else:
+        describe_registration(result.registration)
+
+
+def _register_choice(flag: bool | None, setting: str) -> bool | None:
+    """--register/--no-register, or the MLproject's string form of it; None: as in the file."""
+    from_setting = {"": None, "true": True, "false": False}[setting]
+    if flag is not None and from_setting is not None and flag != from_setting:
+        raise click.UsageError(f"--register-setting={setting} contradicts --{'' if flag else 'no-'}register")
+    return flag if flag is not None else from_setting
+
+
+def describe_registration(registration) -> None:
+    click.echo(registration.describe())
+    click.echo(f"Load it: mlflow.pyfunc.load_model('models:/{registration.name}@champion')")
+
+
+def print_search_result(config, result) -> None:
+    """Where the results are and how to open them."""
+    import mlflow
+
+    metric = config.objective.metric
+    best = result.best
+    uri = mlflow.get_tracking_uri()
+    click.echo(
+        f"Search finished in {result.elapsed_s:.1f} s: {len(result.records)} trials "
+        f"({result.n_ok} ok, {f'{result.n_pruned} pruned, ' if result.n_pruned else ''}"
+        f"{result.n_failed} failed)."
+    )
+    if not config.objective.builtin:  # a function or entry point: its loss, and its own model
+        click.echo(f"Best: {best.name} (run {best.run_id}) loss={best.loss:.6g}")
+    else:
+        click.echo(
+            f"Best: {best.name} (run {best.run_id}) val_{metric}={best.metrics[f'val_{metric}']:.6g}; "
+            f"refit on train+validation: test_{metric}={result.test_metrics[f'test_{metric}']:.6g}"
+        )
+    if result.warm_used or result.warm_skipped:
+        click.echo(
+            f"Warm start: {result.warm_used} earlier trials informed the search (not budgeted), "
+            f"{result.warm_skipped} skipped as outside this space."
+        )
+    if result.model_id:
+        click.echo(f"Final model: models:/{result.model_id}")
+    click.echo(f"Parent run: {result.parent_run_id} in experiment {result.experiment_id} ({uri})")
+    click.echo(
+        f"Open it: mlflow ui --backend-store-uri {uri} --host 127.0.0.1, then "
+        f"http://127.0.0.1:5000/#/experiments/{result.experiment_id}/runs/{result.parent_run_id}"
+    )
