@@ -143,7 +143,7 @@ def optuna_search(config, seconds: float) -> list[tuple[float, float | None]]:
 
 
 def _pruning(settings: dict):
-    from hpo_plugin.pruners import PruningConfig
+    from hpo_plugin.config import PruningConfig
 
     return PruningConfig(**{"method": "median", **settings})
 

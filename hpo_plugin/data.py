@@ -6,26 +6,29 @@ or k folds (stratified for classification) inside what remains. Splits are seede
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn import datasets as skd
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from hpo_plugin.errors import DataError
 from hpo_plugin.features import holds_booleans, model_frame, numeric_columns
 from hpo_plugin.metrics import BINARY, CLASSIFICATION, MULTICLASS, REGRESSION
 
+
+def _bundled(loader: str, **kwargs) -> object:
+    """scikit-learn's bundled dataset ``loader`` (imported on use)."""
+    return getattr(importlib.import_module("sklearn.datasets"), loader)(**kwargs)
+
+
 DATASETS: dict[str, Callable[..., object]] = {
-    "breast_cancer": skd.load_breast_cancer,
-    "diabetes": skd.load_diabetes,
-    "digits": skd.load_digits,
-    "iris": skd.load_iris,
-    "wine": skd.load_wine,
+    name: functools.partial(_bundled, f"load_{name}")
+    for name in ("breast_cancer", "diabetes", "digits", "iris", "wine")
 }
 READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     ".csv": pd.read_csv,
@@ -184,6 +187,8 @@ def prepare(data, validation, base_dir: Path, source: str = "") -> Dataset:
         y = y_raw.to_numpy(dtype=float)
     categorical = tuple(str(c) for c in features.columns if c not in numeric)
     stratify = y if task in CLASSIFICATION else None
+    from sklearn.model_selection import train_test_split  # on use: configs name datasets cheaply
+
     try:
         X_search, X_test, y_search, y_test = train_test_split(
             features, y, test_size=data.test_size, random_state=data.split_seed, stratify=stratify
@@ -208,6 +213,8 @@ def prepare(data, validation, base_dir: Path, source: str = "") -> Dataset:
 
 
 def _folds(y: np.ndarray, task: str, validation, seed: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
     index = np.arange(len(y))
     stratify = y if task in CLASSIFICATION else None
     if validation.holdout is not None:

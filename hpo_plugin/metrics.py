@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.pipeline import Pipeline
 
 BINARY, MULTICLASS, REGRESSION = "binary", "multiclass", "regression"
 TASKS = (BINARY, MULTICLASS, REGRESSION)
@@ -129,6 +128,8 @@ def score(model, X, y: np.ndarray, task: str, n_classes: int) -> dict[str, float
     A Pipeline's preprocessing runs once for both predictions (what ``Pipeline.predict`` and
     ``predict_proba`` do each time).
     """
+    from sklearn.pipeline import Pipeline  # on use: reading an experiment imports no model library
+
     if isinstance(model, Pipeline) and len(model) > 1:
         X, model = model[:-1].transform(X), model[-1]
     pred = np.asarray(model.predict(X))

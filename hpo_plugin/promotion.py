@@ -23,21 +23,32 @@ from hpo_plugin.tracking.client import retrying
 from hpo_plugin.tracking.note import write_note
 from hpo_plugin.tracking.records import FINISHED
 from hpo_plugin.tracking.schema import (
+    ALGO_TAG,
     BEST_RUN_TAG,
+    CHALLENGER_SCORE_TAG,
     CHAMPION_HISTORY_TAG,
+    CHAMPION_SCORE_TAG,
+    CHAMPION_SINCE_TAG,
+    CHAMPION_VERSION_TAG,
     CONFIG_DIGEST_TAG,
     DATASET_DIGEST_TAG,
     DECISION_TAG,
+    DIRECTION_TAG,
     FINAL_MODEL_TAG,
     LOSS_METRIC,
+    METRIC_TAG,
     PARENT_RUN_TAG,
     REASON_TAG,
     REGISTER_NAME_TAG,
     ROLE_TAG,
+    ROLLED_BACK_AT_TAG,
+    ROLLED_BACK_FROM_TAG,
     SEARCH_ROLE,
     SEARCH_TAG,
     TEST_DIGEST_TAG,
     VERSION_TAG,
+    manual_alias_tag,
+    score_tag,
 )
 from hpo_plugin.version import __version__
 
@@ -166,16 +177,16 @@ def _lineage(parent, best) -> dict[str, str]:
     lineage = {
         SEARCH_TAG: parent.info.run_id,
         BEST_RUN_TAG: best.info.run_id,
-        "hpo.algo": params["search.algo"],
-        "hpo.metric": metric,
-        "hpo.direction": params["objective.direction"],
-        f"hpo.val_{metric}": str(_validation_score(metrics, metric)),
+        ALGO_TAG: params["search.algo"],
+        METRIC_TAG: metric,
+        DIRECTION_TAG: params["objective.direction"],
+        score_tag(f"val_{metric}"): str(_validation_score(metrics, metric)),
         DATASET_DIGEST_TAG: tags.get(DATASET_DIGEST_TAG, ""),
         TEST_DIGEST_TAG: tags.get(TEST_DIGEST_TAG, ""),
         CONFIG_DIGEST_TAG: tags.get(CONFIG_DIGEST_TAG, ""),
         VERSION_TAG: __version__,
     }
-    lineage.update({f"hpo.{k}": str(v) for k, v in metrics.items() if k.startswith("test_")})
+    lineage.update({score_tag(k): str(v) for k, v in metrics.items() if k.startswith("test_")})
     return lineage
 
 
@@ -202,9 +213,9 @@ def _description(parent, best) -> str:
 
 def _score(version) -> tuple[str, str, float | None]:
     """The version's metric, direction and held-out test score (None: it was never tested)."""
-    metric = version.tags["hpo.metric"]
-    score = version.tags.get(f"hpo.test_{metric}")
-    return metric, version.tags["hpo.direction"], float(score) if score is not None else None
+    metric = version.tags[METRIC_TAG]
+    score = version.tags.get(score_tag(f"test_{metric}"))
+    return metric, version.tags[DIRECTION_TAG], float(score) if score is not None else None
 
 
 def beats(challenger, champion, margin: float) -> tuple[bool, str]:
@@ -247,12 +258,10 @@ def gate(client: MlflowClient, name: str, version: str, margin: float) -> tuple[
     tags = {
         DECISION_TAG: "promoted" if promoted else "kept_challenger",
         REASON_TAG: reason,
-        "hpo.challenger_score": str(_score(challenger)[2]),
+        CHALLENGER_SCORE_TAG: str(_score(challenger)[2]),
     }
     if champion is not None and str(champion.version) != version:
-        tags.update(
-            {"hpo.champion_version": champion.version, "hpo.champion_score": str(_score(champion)[2])}
-        )
+        tags.update({CHAMPION_VERSION_TAG: champion.version, CHAMPION_SCORE_TAG: str(_score(champion)[2])})
     if promoted:
         _set_champion(client, name, version, "gate")
         _settle(client, name, challenger, margin)
@@ -284,7 +293,7 @@ def _set_champion(client: MlflowClient, name: str, version: str, how: str) -> No
     retrying(client.set_registered_model_alias, name, CHAMPION, version)
     history = [v for v in _history(client, name) if v != version] + [version]
     client.set_registered_model_tag(name, CHAMPION_HISTORY_TAG, json.dumps(history))
-    client.set_model_version_tag(name, version, "hpo.champion_since", f"{time.time():.0f} ({how})")
+    client.set_model_version_tag(name, version, CHAMPION_SINCE_TAG, f"{time.time():.0f} ({how})")
 
 
 def promote(client: MlflowClient, name: str, version: str, alias: str) -> str:
@@ -299,7 +308,7 @@ def promote(client: MlflowClient, name: str, version: str, alias: str) -> str:
         _set_champion(client, name, version, "manual")
     else:
         retrying(client.set_registered_model_alias, name, alias, version)
-    client.set_model_version_tag(name, version, f"hpo.manual_{alias}", f"{time.time():.0f}")
+    client.set_model_version_tag(name, version, manual_alias_tag(alias), f"{time.time():.0f}")
     return f"Model {name!r} version {version} is now {alias!r} (manual promotion, recorded)"
 
 
@@ -316,6 +325,6 @@ def rollback(client: MlflowClient, name: str) -> str:
     previous = history[-1]
     retrying(client.set_registered_model_alias, name, CHAMPION, previous)
     client.set_registered_model_tag(name, CHAMPION_HISTORY_TAG, json.dumps(history))
-    client.set_model_version_tag(name, previous, "hpo.rolled_back_from", current_version)
-    client.set_model_version_tag(name, current_version, "hpo.rolled_back_at", f"{time.time():.0f}")
+    client.set_model_version_tag(name, previous, ROLLED_BACK_FROM_TAG, current_version)
+    client.set_model_version_tag(name, current_version, ROLLED_BACK_AT_TAG, f"{time.time():.0f}")
     return f"Model {name!r}: champion rolled back from version {current_version} to {previous}"

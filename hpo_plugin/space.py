@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from hyperopt import hp
+from hyperopt import hp, space_eval
 from hyperopt.pyll import scope
 
 from hpo_plugin.errors import SpaceError
@@ -301,6 +301,10 @@ class SearchSpace:
     def labels(self) -> frozenset[str]:
         """Every hyperopt label of the space, nested branches included."""
         return frozenset(p.label for p in flatten(self.params))
+
+    def point_of(self, vals: Mapping[str, Any]) -> Any:
+        """The point of hyperopt's ``vals`` (label -> value), as fmin evaluates it."""
+        return space_eval(self.hyperopt(), dict(vals))
 
     def trial_params(self, point: Any) -> dict[str, Any]:
         """A point (as hyperopt evaluated it) as the params a trial logs."""

@@ -1,9 +1,7 @@
 """The local executor: trials run in N worker processes on this machine.
 
-(:class:`PoolTrials` also drives the spark executor, whose slots run Spark jobs.)
-
-hyperopt's own asynchronous loop (``FMinIter``) proposes trials into :class:`PoolTrials`; one
-thread per worker slot takes each new trial as soon as it is queued, sends its params to its
+The pool driver (:mod:`.pool`, shared with the spark executor) has one thread per worker
+slot take each new trial as soon as it is queued; the slot sends its params to its
 worker process and hands start and finish to the search's trial writer, which alone writes to
 MLflow (so sqlite's single writer is never contended). A worker that dies fails only the trial
 it was running; the slot starts a new worker and the search goes on. Workers outlive their
@@ -16,120 +14,24 @@ import atexit
 import contextlib
 import os
 import signal
-import threading
-from collections import deque
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any, NamedTuple
 
 import cloudpickle
-from hyperopt import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING, Domain, FMinIter, Trials, space_eval
 from threadpoolctl import threadpool_limits
 
 from hpo_plugin.errors import one_line
 from hpo_plugin.executors.context import TrialContext
-from hpo_plugin.executors.trial import evaluate_trial, new_record, run_trial
-from hpo_plugin.hyperopt_protocol import point_vals
+from hpo_plugin.executors.pool import PoolTrials, drive, proposed
+from hpo_plugin.executors.trial import evaluate_trial, run_trial
 from hpo_plugin.models.files import ModelFiles
 from hpo_plugin.objectives.base import Objective
 from hpo_plugin.processes import EOF_FRAME, child_io, receive, send, spawn
 from hpo_plugin.pruners import Board, Reporter
 from hpo_plugin.tracking.records import TrialRecord
 
-POLL_S = 0.02  # hyperopt's pause between loop iterations (its default is 1 s)
 # What a worker sends back of a trial's record (with its model files).
 REPLY_FIELDS = ("status", "loss", "metrics", "error", "end_ms", "log", "model_id", "steps", "pruned_step")
-WAIT_S = 0.25  # the longest the loop waits for an event: how late it sees a timeout
-
-
-def _now() -> datetime:
-    """A trial document's timestamp, as hyperopt writes them (naive UTC, whole milliseconds)."""
-    now = datetime.now(UTC).replace(tzinfo=None)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-class PoolTrials(Trials):
-    """Trials whose queued (NEW) trials are taken by worker slots the moment they arrive.
-
-    hyperopt's loop refreshes its trials after every poll; here a refresh made while a trial
-    waits in the queue first waits for a slot to take one or finish one, so the loop wakes
-    per event instead of spinning through polls (and their scans of every trial).
-    """
-
-    asynchronous = True
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._events = self._seen = 0  # takes and finishes so far; those the loop has seen
-        self._queue: deque[dict[str, Any]] = deque()  # proposed trials no slot has taken yet
-        self.closed = False
-        self.cancelled = False
-        super().__init__()  # refreshes
-
-    def fmin(self, fn, space, **settings):
-        """hyperopt's loop for asynchronous trials, polling every POLL_S instead of every second.
-
-        ``Trials.fmin`` is hyperopt's hook for a Trials backend to run its own loop (SparkTrials
-        uses it too); ``fmin`` calls it with its own arguments.
-        """
-        loop = FMinIter(
-            settings["algo"],
-            Domain(fn, space),
-            self,
-            settings["rstate"],
-            asynchronous=True,
-            max_queue_len=settings["max_queue_len"],
-            poll_interval_secs=POLL_S,
-            max_evals=settings["max_evals"],
-            timeout=settings["timeout"],
-            loss_threshold=settings["loss_threshold"],
-            verbose=settings["show_progressbar"],
-            show_progressbar=settings["show_progressbar"],
-            early_stop_fn=settings["early_stop_fn"],
-        )
-        loop.exhaust()
-
-    def insert_trial_docs(self, docs):
-        with self._changed:
-            rval = super().insert_trial_docs(docs)
-            Trials.refresh(self)  # the stored documents (copies of ``docs``) appear in ``trials``
-            new = set(rval)
-            self._queue.extend(d for d in self.trials if d["tid"] in new and d["state"] == JOB_STATE_NEW)
-            self._changed.notify_all()
-        return rval
-
-    def refresh(self) -> None:
-        with self._changed:
-            if self._events == self._seen and not self.closed and self._queue:
-                self._changed.wait(WAIT_S)
-            self._seen = self._events
-        super().refresh()
-
-    def take(self) -> dict[str, Any] | None:
-        """The next queued trial, marked running; None once the search is over."""
-        with self._changed:
-            while not self.closed:
-                if self._queue:
-                    doc = self._queue.popleft()
-                    doc["state"], doc["book_time"] = JOB_STATE_RUNNING, _now()
-                    self._event()
-                    return doc
-                self._changed.wait()
-        return None
-
-    def finish(self, doc: dict[str, Any], result: dict[str, Any]) -> None:
-        with self._changed:
-            doc["result"], doc["refresh_time"], doc["state"] = result, _now(), JOB_STATE_DONE
-            self._event()
-
-    def _event(self) -> None:
-        self._events += 1
-        self._changed.notify_all()
-
-    def close(self, cancelled: bool = False) -> None:
-        with self._changed:
-            self.closed, self.cancelled = True, self.cancelled or cancelled
-            self._changed.notify_all()
 
 
 class StepReport(NamedTuple):
@@ -213,45 +115,24 @@ class _UnlessCancelled:
             model.discard()
 
 
-def proposed(ctx: TrialContext, doc: dict[str, Any]) -> TrialRecord:
-    """The record of a proposed trial document, numbered."""
-    space, vals = ctx.prepared.space, point_vals(doc["misc"])
-    return new_record(space, ctx.numbers.take(), space_eval(space.hyperopt(), vals), vals)
-
-
-def _serve(trials: PoolTrials, slot: Slot, ctx: TrialContext) -> None:
-    sink = _UnlessCancelled(ctx.writer, trials)
-    while (doc := trials.take()) is not None:
-        record = proposed(ctx, doc)
-        result = run_trial(record, slot.evaluate, sink, ctx.board)
-        if trials.cancelled:
-            return
-        trials.finish(doc, result)
-
-
-def _never_called(point, vals):
-    raise AssertionError("local executor trials run in worker processes")
-
-
 def run(ctx: TrialContext) -> None:
-    trials = ctx.trials(PoolTrials())
     ctx.writer.open_runs_first = ctx.prepared.objective.uses_mlflow  # its code logs into its run
     objective, uri = ctx.prepared.objective, ctx.spec.tracking_uri
     slots = [Slot(objective, uri, ctx.board) for _ in range(ctx.config.executor.workers)]
-    threads = [threading.Thread(target=_serve, args=(trials, slot, ctx), daemon=True) for slot in slots]
-    for thread in threads:
-        thread.start()
-    cancelled = True
-    try:
-        # One proposal waits for the next free slot; later ones see more results.
-        ctx.minimize(_never_called, trials, max_queue_len=1)
-        cancelled = False
-    finally:
-        trials.close(cancelled)
+
+    def serve(trials: PoolTrials, slot: int) -> None:
+        sink = _UnlessCancelled(ctx.writer, trials)
+        while (doc := trials.take()) is not None:
+            result = run_trial(proposed(ctx, doc), slots[slot].evaluate, sink, ctx.board)
+            if trials.cancelled:
+                return
+            trials.finish(doc, result)
+
+    def stop(cancelled: bool) -> None:
         for slot in slots:
             slot.stop(kill=cancelled)
-        for thread in threads:
-            thread.join()
+
+    drive(ctx, serve, len(slots), stop)
 
 
 WORKER = "hpo_plugin.executors.local:worker_main"

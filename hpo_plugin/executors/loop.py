@@ -2,7 +2,7 @@
 
 Sequential, local and Spark searches (and the bare baseline) differ only in the objective
 function and the ``Trials`` they pass: hyperopt's own ``Trials`` (trials run in the loop),
-:class:`~hpo_plugin.executors.local.PoolTrials` (worker processes or Spark jobs).
+:class:`~hpo_plugin.executors.pool.PoolTrials` (worker processes or Spark jobs).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The spark executor: one Spark job of one task per trial, started as soon as hyperopt
-proposes it (the local executor's :class:`~hpo_plugin.executors.local.PoolTrials`, with Spark
-jobs in place of worker processes; hyperopt's SparkTrials waits a second between looks).
+proposes it (the pool driver of :mod:`.pool`, as the local executor, with Spark jobs in place
+of worker processes; hyperopt's SparkTrials waits a second between looks).
 
 The objective (and its data) is broadcast once per search. Each task creates its trial's
 child run itself, by explicit parent id, through the tracking URI carried in the task (an
@@ -18,7 +18,6 @@ import dataclasses
 import math
 import os
 import sys
-import threading
 import time
 from dataclasses import dataclass, replace
 from functools import partial
@@ -29,7 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from hpo_plugin.errors import one_line
 from hpo_plugin.executors.context import TrialContext
-from hpo_plugin.executors.local import PoolTrials, proposed
+from hpo_plugin.executors.pool import PoolTrials, drive, proposed
 from hpo_plugin.executors.trial import evaluate_trial, hyperopt_result, run_trial
 from hpo_plugin.objectives.base import Objective
 from hpo_plugin.pruners import Board, Reporter, loss_of
@@ -163,55 +162,42 @@ def run(ctx: TrialContext) -> None:
     spark = session(executor.master)
     context = spark.sparkContext
     context.setLogLevel("ERROR")
-    trials = ctx.trials(PoolTrials())
     spec = replace(ctx.spec, tracking_uri=absolute_uri(ctx.spec.tracking_uri))
     shipped = context.broadcast(ctx.prepared.objective)
     groups = [f"hpo-{spec.parent_run_id}-{slot}" for slot in range(executor.workers)]
-    threads = [
-        threading.Thread(target=_serve, args=(trials, context, shipped, spec, ctx, group), daemon=True)
-        for group in groups
-    ]
-    for thread in threads:
-        thread.start()
+    curves = Curves(curve_metric(ctx.config), ctx.config.objective.maximize)
+
+    def serve(trials: PoolTrials, slot: int) -> None:
+        context.setJobGroup(groups[slot], "hpo_plugin trials", interruptOnCancel=True)
+        while (doc := trials.take()) is not None:
+            record = proposed(ctx, doc)
+            task = SparkTrial(shipped, spec, record, ctx.board.snapshot(), curves)
+            try:
+                (record,) = context.parallelize([0], 1).mapPartitions(task).collect()
+            except Exception as exc:  # the task died (executor lost) or was cancelled
+                if trials.cancelled:
+                    return
+                record.fail(f"the Spark task running this trial failed: {one_line(exc)}")
+            else:
+                ctx.board.finish(record)
+                ctx.records.append(record)
+            trials.finish(doc, hyperopt_result(record))
+
+    def stop(cancelled: bool) -> None:
+        for group in groups if cancelled else ():
+            context.cancelJobGroup(group)
+
     interrupted = True
     try:
-        ctx.minimize(_never_called, trials, max_queue_len=1)
+        drive(ctx, serve, len(groups), stop)
         interrupted = False
     finally:
-        trials.close(interrupted)
-        if interrupted:
-            for group in groups:
-                context.cancelJobGroup(group)
-        for thread in threads:
-            thread.join()
         shipped.unpersist()
         # A task that returned left its record; one that died or was cancelled left none, and
         # its run is ended below.
         reported = {r.number for r in ctx.records}
         ctx.records.extend(_end_lost(ctx, reported, KILLED if interrupted else FAILED))
         ctx.records.sort(key=lambda r: r.number)
-
-
-def _serve(trials: PoolTrials, context, shipped, spec: WriterSpec, ctx: TrialContext, group: str) -> None:
-    context.setJobGroup(group, "hpo_plugin trials", interruptOnCancel=True)
-    curves = Curves(curve_metric(ctx.config), ctx.config.objective.maximize)
-    while (doc := trials.take()) is not None:
-        record = proposed(ctx, doc)
-        task = SparkTrial(shipped, spec, record, ctx.board.snapshot(), curves)
-        try:
-            (record,) = context.parallelize([0], 1).mapPartitions(task).collect()
-        except Exception as exc:  # the task died (executor lost) or was cancelled
-            if trials.cancelled:
-                return
-            record.fail(f"the Spark task running this trial failed: {one_line(exc)}")
-        else:
-            ctx.board.finish(record)
-            ctx.records.append(record)
-        trials.finish(doc, hyperopt_result(record))
-
-
-def _never_called(point, vals):
-    raise AssertionError("spark executor trials run in Spark tasks")
 
 
 def _end_lost(ctx: TrialContext, reported: set[int], status: str) -> list[TrialRecord]:

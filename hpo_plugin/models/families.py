@@ -4,6 +4,9 @@ A family is either built in (:data:`MODEL_FAMILIES`) or any scikit-learn-compati
 by its import path in the experiment (``model: {estimator: sklearn.svm.SVC}``), which becomes a
 family of its own (:func:`family_named`). How a family's model is put together with its
 preprocessing lives in :mod:`.pipelines`.
+
+Built-in families name their estimators by import path, imported on first use: reading an
+experiment (``hpo_plugin.config``) checks a family's name without importing its library.
 """
 
 from __future__ import annotations
@@ -13,18 +16,6 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from lightgbm import LGBMClassifier, LGBMRegressor
-from sklearn.base import is_classifier, is_regressor
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.neural_network import MLPClassifier, MLPRegressor
-from xgboost import XGBClassifier, XGBRegressor
 
 from hpo_plugin.metrics import CLASSIFICATION, REGRESSION
 
@@ -49,7 +40,7 @@ class ModelFamily:
     """One family: an estimator class per task kind and how to wrap it."""
 
     name: str
-    estimators: Mapping[str, type]
+    estimators: Mapping[str, str | type]  # task kind -> the class, or its import path
     scale: bool = False
     native: Native | None = None  # None: imputers, one-hot encoding (and scaling) in front
     defaults: Mapping[str, Any] = field(default_factory=dict)
@@ -61,7 +52,8 @@ class ModelFamily:
     extra_params: frozenset[str] = frozenset()
 
     def estimator_class(self, task: str) -> type | None:
-        return self.estimators.get(CLASSIFIER if task in CLASSIFICATION else REGRESSOR)
+        cls = self.estimators.get(CLASSIFIER if task in CLASSIFICATION else REGRESSOR)
+        return _imported(cls) if isinstance(cls, str) else cls
 
     def param_names(self, task: str) -> set[str]:
         cls = self.estimator_class(task)
@@ -99,42 +91,60 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
     for f in (
         ModelFamily(
             "xgboost",
-            {CLASSIFIER: XGBClassifier, REGRESSOR: XGBRegressor},
+            {CLASSIFIER: "xgboost.XGBClassifier", REGRESSOR: "xgboost.XGBRegressor"},
             native=XGBOOST_NATIVE,
             defaults={"tree_method": "hist", "verbosity": 0},
             library_defaults=XGBOOST_DEFAULTS,
         ),
         ModelFamily(
             "lightgbm",
-            {CLASSIFIER: LGBMClassifier, REGRESSOR: LGBMRegressor},
+            {CLASSIFIER: "lightgbm.LGBMClassifier", REGRESSOR: "lightgbm.LGBMRegressor"},
             native=LIGHTGBM_NATIVE,
             defaults={"verbosity": -1},
             extra_params=frozenset({"early_stopping_rounds"}),  # LightGBM's own, taken as a keyword
         ),
         ModelFamily(
             "hist_gradient_boosting",
-            {CLASSIFIER: HistGradientBoostingClassifier, REGRESSOR: HistGradientBoostingRegressor},
+            {
+                CLASSIFIER: "sklearn.ensemble.HistGradientBoostingClassifier",
+                REGRESSOR: "sklearn.ensemble.HistGradientBoostingRegressor",
+            },
             native=HIST_GRADIENT_BOOSTING_NATIVE,
             threads_param=None,  # OpenMP: limited with the trial's thread budget like BLAS
         ),
-        ModelFamily("random_forest", {CLASSIFIER: RandomForestClassifier, REGRESSOR: RandomForestRegressor}),
+        ModelFamily(
+            "random_forest",
+            {
+                CLASSIFIER: "sklearn.ensemble.RandomForestClassifier",
+                REGRESSOR: "sklearn.ensemble.RandomForestRegressor",
+            },
+        ),
         ModelFamily(
             "logistic_regression",
-            {CLASSIFIER: LogisticRegression},
+            {CLASSIFIER: "sklearn.linear_model.LogisticRegression"},
             scale=True,
             defaults={"max_iter": 1000},
             threads_param=None,
         ),
-        ModelFamily("ridge", {REGRESSOR: Ridge}, scale=True, threads_param=None),
+        ModelFamily("ridge", {REGRESSOR: "sklearn.linear_model.Ridge"}, scale=True, threads_param=None),
         ModelFamily(
             "mlp",
-            {CLASSIFIER: MLPClassifier, REGRESSOR: MLPRegressor},
+            {
+                CLASSIFIER: "sklearn.neural_network.MLPClassifier",
+                REGRESSOR: "sklearn.neural_network.MLPRegressor",
+            },
             scale=True,
             defaults={"max_iter": 300},
             threads_param=None,
         ),
     )
 }
+
+
+@functools.cache
+def _imported(path: str) -> type:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 def family_named(name: str) -> ModelFamily:
@@ -148,6 +158,8 @@ def estimator_family(path: str) -> ModelFamily:
 
     Raises ValueError saying what is wrong with ``path`` (the config reports it under its key).
     """
+    from sklearn.base import is_classifier, is_regressor
+
     cls = import_estimator(path)
     instance = cls()
     kinds = {CLASSIFIER: is_classifier(instance), REGRESSOR: is_regressor(instance)}

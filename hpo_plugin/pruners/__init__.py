@@ -4,7 +4,8 @@
 - :mod:`.median`, :mod:`.halving`: the rules (Optuna's median and successive halving);
 - :mod:`.board`: the search's step values, where the rules (the :class:`Pruner` protocol) look;
 - :mod:`.reporter`: a trial's side (what it reports, whether it should stop);
-- :mod:`.settings`: ``search.pruning`` and the registry :data:`PRUNERS`.
+- :data:`PRUNERS`: the rules by name (``search.pruning.method``; its knobs are
+  :class:`hpo_plugin.config.pruning.PruningConfig`'s).
 
 A new rule is a frozen dataclass with ``prune(board, number, step)`` and an entry in
 :data:`PRUNERS`. No MLflow here: local workers import this package.
@@ -17,14 +18,14 @@ from hpo_plugin.pruners.board import Board, Pruner
 from hpo_plugin.pruners.halving import SuccessiveHalvingPruner
 from hpo_plugin.pruners.median import MedianPruner
 from hpo_plugin.pruners.reporter import Reporter, loss_of
-from hpo_plugin.pruners.settings import PRUNERS, PruningConfig
+
+PRUNERS: dict[str, type] = {"median": MedianPruner, "successive_halving": SuccessiveHalvingPruner}
 
 __all__ = [
     "PRUNERS",
     "Board",
     "MedianPruner",
     "Pruner",
-    "PruningConfig",
     "Reporter",
     "SuccessiveHalvingPruner",
     "TrialPruned",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from hyperopt import STATUS_FAIL, STATUS_OK, Trials, space_eval
+from hyperopt import STATUS_FAIL, STATUS_OK, Trials
 from mlflow.tracking import MlflowClient
 
 from hpo_plugin.errors import ConfigError, TrackingError
@@ -148,7 +148,6 @@ def load_history(
     """Rebuild the trials of a search (after ``warm``'s); end children left RUNNING as KILLED."""
     frame = load_trials(client, parent_run_id).frame
     space = config.search_space
-    hyperopt_space = space.hyperopt()
     trials = warm.trials if warm else Trials()
     records: list[TrialRecord] = []
     next_number = 1
@@ -167,7 +166,7 @@ def load_history(
         ok = row["status"] == FINISHED and math.isfinite(row["loss"])
         result = {"status": STATUS_OK, "loss": float(row["loss"])} if ok else {"status": STATUS_FAIL}
         insert_done(trials, vals, result, labels)
-        records.append(_record(client, row, space.trial_params(space_eval(hyperopt_space, vals))))
+        records.append(_record(client, row, space.trial_params(space.point_of(vals))))
     if config.search.pruning is not None:  # the resumed pruner compares with their curves too
         key = curve_metric(config)
         for record in (r for r in records if r.status == FINISHED):

@@ -15,7 +15,7 @@ from hpo_plugin.algorithms import AlgorithmInput, Suggest, build_algorithm
 from hpo_plugin.config import ExperimentConfig, local_master_cores
 from hpo_plugin.data import Dataset, prepare
 from hpo_plugin.errors import ConfigError, SpaceError
-from hpo_plugin.executors import EXECUTORS
+from hpo_plugin.executors import EXECUTORS, Executor
 from hpo_plugin.models.startpoints import start_points
 from hpo_plugin.objectives import Objective, build_objective, check_objective
 from hpo_plugin.space import SearchSpace
@@ -43,13 +43,25 @@ def threads_per_trial(config: ExperimentConfig) -> int:
     return max(1, ((os.cpu_count() or 1) - 1) // executor.workers)
 
 
+def executor_of(config: ExperimentConfig) -> Executor:
+    """The experiment's executor, if it exists and can run here (else a ConfigError)."""
+    name = config.executor.name
+    if name not in EXECUTORS:
+        choices = ", ".join(sorted(EXECUTORS))
+        raise ConfigError(
+            config.source, "executor.name", f"unknown executor {name!r}; choose one of: {choices}"
+        )
+    if problem := EXECUTORS[name].missing():
+        raise ConfigError(config.source, "executor.name", problem)
+    return EXECUTORS[name]
+
+
 def prepare_search(config: ExperimentConfig, objective: Callable | None = None) -> PreparedSearch:
     """Load the data and check every cross-section constraint; raises HpoError subclasses.
 
     ``objective`` is a training function given in Python instead of ``objective.function``.
     """
-    if problem := EXECUTORS[config.executor.name].missing():
-        raise ConfigError(config.source, "executor.name", problem)
+    executor_of(config)
     dataset = None
     if config.data is not None:
         dataset = prepare(config.data, config.objective.validation, config.base_dir, config.source)

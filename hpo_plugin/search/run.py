@@ -20,10 +20,9 @@ from mlflow.tracking import MlflowClient
 
 from hpo_plugin.config import ExperimentConfig
 from hpo_plugin.errors import SearchInterrupted
-from hpo_plugin.executors import EXECUTORS
 from hpo_plugin.executors.context import TrialContext
 from hpo_plugin.promotion import Registration, register_search
-from hpo_plugin.search.prepare import prepare_search
+from hpo_plugin.search.prepare import executor_of, prepare_search
 from hpo_plugin.search.start import open_search
 from hpo_plugin.search.summary import finish
 from hpo_plugin.tracking.client import end_run, prepare_store
@@ -81,7 +80,7 @@ def run_search(
     ``space`` and no model. ``parent_run_id`` is a RUNNING run to be the search's parent (the
     active run when ``fmin`` starts); by default ``MLFLOW_RUN_ID`` or a new run.
     """
-    executor = EXECUTORS[config.executor.name]
+    executor = executor_of(config)
     executor.prestart(config.executor.workers)  # worker processes start while we prepare
     prepared = prepare_search(config, objective)
     client = _connect(tracking_uri)

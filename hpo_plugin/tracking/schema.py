@@ -3,8 +3,8 @@
 A search is a parent run (``hpo.role=search``) whose trials are child runs
 (``mlflow.parentRunId``, ``hpo.role=trial``, ``hpo.trial_number``); both carry the search id,
 the config digest and the package version. Everything that writes or reads a search (the
-writer, resume, warm start, the report, the CLI's views, the registry, the plugin) takes the
-names from here, and reads trials back through :func:`load_trials` alone.
+writer, resume, warm start, the report, the CLI's views, the champion gate, the run-context
+provider) takes the names from here, and reads trials back through :func:`load_trials` alone.
 """
 
 from __future__ import annotations
@@ -43,10 +43,25 @@ VALS_TAG = "hpo.vals"  # the trial's point as hyperopt's vals (JSON, label -> va
 PRUNED_TAG = "hpo.pruned"  # the step a pruner stopped the trial at (its run ends FINISHED)
 LOSS_METRIC = "loss"
 VALUE_METRIC = "value"  # a function's value (with ``direction: maximize``, or reported by step)
-# On a registered model version (the registry's champion/challenger gate).
+# On a registered model version (promotion.py: its lineage and the champion/challenger gate).
+ALGO_TAG, METRIC_TAG, DIRECTION_TAG = "hpo.algo", "hpo.metric", "hpo.direction"
 DECISION_TAG, REASON_TAG = "hpo.decision", "hpo.decision_reason"
+CHALLENGER_SCORE_TAG = "hpo.challenger_score"
+CHAMPION_VERSION_TAG, CHAMPION_SCORE_TAG = "hpo.champion_version", "hpo.champion_score"
+CHAMPION_SINCE_TAG = "hpo.champion_since"  # when (and how: gate or manual) it became champion
+ROLLED_BACK_FROM_TAG, ROLLED_BACK_AT_TAG = "hpo.rolled_back_from", "hpo.rolled_back_at"
 CHAMPION_HISTORY_TAG = "hpo.champion_history"  # on the registered model
 SPACE_PARAM_PREFIX, BEST_PARAM_PREFIX = "space.", "best."
+
+
+def score_tag(metric: str) -> str:
+    """A registered version's score under a search metric's name (``val_auc``, ``test_auc``)."""
+    return f"hpo.{metric}"
+
+
+def manual_alias_tag(alias: str) -> str:
+    """When a registered version was given ``alias`` by hand (``hpo promote``)."""
+    return f"hpo.manual_{alias}"
 
 
 def run_name(config) -> str:

@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from hpo_plugin.config import load_experiment
 from hpo_plugin.errors import ConfigError
-from hpo_plugin.executors import local as pool
+from hpo_plugin.executors import local, pool
 from hpo_plugin.hyperopt_protocol import trial_doc
 from hpo_plugin.search import run_search, threads_per_trial
 
@@ -40,9 +40,9 @@ def experiment(tiny, executor: dict, max_evals: int = 6, n_estimators: int = 10)
 @pytest.fixture(autouse=True)
 def fresh_workers():
     """Workers stay warm between searches; each test here starts from none."""
-    pool._stop_spares()
+    local._stop_spares()
     yield
-    pool._stop_spares()
+    local._stop_spares()
 
 
 def assert_complete_search(client: MlflowClient, result, max_evals: int) -> list:
@@ -76,13 +76,13 @@ def test_local_executor_runs_trials_in_parallel_into_sqlite(tiny, client):
 def test_workers_stay_warm_across_searches_of_a_process(tiny, client):
     path = experiment(tiny, {"name": "local", "parallelism": 2}, max_evals=4)
     run_search(load_experiment(path))
-    warm = {process.pid for process in pool._SPARES}
-    assert len(warm) == 2 and all(process.poll() is None for process in pool._SPARES)
+    warm = {process.pid for process in local._SPARES}
+    assert len(warm) == 2 and all(process.poll() is None for process in local._SPARES)
     second = run_search(load_experiment(path, {"search.seed": 1}))
-    assert {process.pid for process in pool._SPARES} == warm
+    assert {process.pid for process in local._SPARES} == warm
     assert_complete_search(client, second, 4)
-    pool.prestart(1)  # a search that needs fewer workers stops the others
-    assert len(pool._SPARES) == 1 and pool._SPARES[0].pid in warm
+    local.prestart(1)  # a search that needs fewer workers stops the others
+    assert len(local._SPARES) == 1 and local._SPARES[0].pid in warm
 
 
 def test_a_worker_process_never_imports_mlflow():

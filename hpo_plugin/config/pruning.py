@@ -1,4 +1,5 @@
-"""``search.pruning`` in an experiment: the rule by name, its knobs, and how often trials report."""
+"""``search.pruning``: the rule by name (:data:`hpo_plugin.pruners.PRUNERS`), its knobs, and how
+often trials report."""
 
 from __future__ import annotations
 
@@ -7,10 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hpo_plugin.pruners.halving import SuccessiveHalvingPruner
-from hpo_plugin.pruners.median import MedianPruner
-
-PRUNERS: dict[str, type] = {"median": MedianPruner, "successive_halving": SuccessiveHalvingPruner}
+from hpo_plugin.pruners import PRUNERS
 
 
 class PruningConfig(BaseModel):
