@@ -26,7 +26,7 @@ from pathlib import Path
 import mlflow
 import yaml
 
-from hpo_plugin.config import load_experiment
+from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.report import log_report
 from hpo_plugin.search import run_bare, run_search
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import mlflow
 from spark_cluster import standalone_cluster
 
-from hpo_plugin.config import load_experiment
+from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.search import run_search
 
 ROOT = Path(__file__).resolve().parent.parent

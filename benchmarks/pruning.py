@@ -52,7 +52,7 @@ TARGET_FRACTION = 0.6
 
 
 def experiment(dataset: str, seed: int, max_evals: int, pruning: dict | None, timeout: float | None):
-    from hpo_plugin.config import load_experiment
+    from hpo_plugin.fronts.experiment import load_experiment
 
     raw = {
         "name": f"pruning_{dataset}",

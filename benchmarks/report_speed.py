@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 from mlflow.tracking import MlflowClient
 
-from hpo_plugin.config import load_experiment
+from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.report import log_report
 from hpo_plugin.search import run_search
 from hpo_plugin.tracking.schema import load_trials

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import mlflow
 
-from hpo_plugin.config import load_experiment
+from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.search import prepare as prepare_module
 from hpo_plugin.search import prepare_search, run_search
 

@@ -152,7 +152,7 @@ SPACES: dict[str, tuple[bool, Callable[[str], dict]]] = {
 
 
 def _config(space: str, dataset: str, seed: int, budget: int, algo: str, tpe: dict | None):
-    from hpo_plugin.config import load_experiment
+    from hpo_plugin.fronts.experiment import load_experiment
 
     raw = {
         "name": f"quality_{space}_{dataset}",

@@ -32,7 +32,7 @@ _LAZY = {
     "MlflowTrials": "hpo_plugin.fronts.hyperopt",
     "fmin": "hpo_plugin.fronts.hyperopt",
     "current_trial": "hpo_plugin.objectives.function",
-    "load_experiment": "hpo_plugin.config",
+    "load_experiment": "hpo_plugin.fronts.experiment",
     "run_search": "hpo_plugin.search.run",
     "HpoError": "hpo_plugin.errors",
     "TrialPruned": "hpo_plugin.pruners",

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from conftest import EXPERIMENTS, TINY_XGB
 
-from hpo_plugin.config import load_experiment
 from hpo_plugin.errors import ConfigError
+from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.models.families import MODEL_FAMILIES
 
 SHIPPED = sorted(EXPERIMENTS.glob("*.yaml"))

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import QUIET
 
-from hpo_plugin.config import load_experiment
 from hpo_plugin.fronts.cli import main
+from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.report import PLOTS, build_report, importance
 from hpo_plugin.search import run_search
 from hpo_plugin.tracking.schema import SearchTrials, load_trials

@@ -1,4 +1,4 @@
-"""Experiment definitions: a YAML file or a mapping -> one validated, frozen :class:`ExperimentConfig`.
+"""Experiment definitions: one validated, frozen :class:`ExperimentConfig` per experiment.
 
 Everything downstream reads these objects, never raw dicts. Unknown keys, unknown registry
 names and malformed distributions become a :class:`~hpo_plugin.errors.ConfigError` naming the
@@ -8,8 +8,10 @@ file and the key. One module per section, the loader apart:
   (``model``/``models``), :mod:`.search` (with ``search.tpe``, ``search.early_stop``),
   :mod:`.pruning` (``search.pruning``), :mod:`.executor`;
 - :mod:`.experiment`: the whole definition and the searched space;
-- :mod:`.loader`: :func:`load_experiment` (YAML or mapping, dotted overrides, one-line errors);
 - :mod:`.base`: what the sections share.
+
+The loader is apart, above the executors whose names it checks:
+:func:`hpo_plugin.fronts.experiment.load_experiment` (``hpo_plugin.load_experiment``).
 
 No model library is imported here: the built-in families are named, not loaded.
 """
@@ -19,7 +21,6 @@ from __future__ import annotations
 from hpo_plugin.config.data import DataConfig, ValidationConfig
 from hpo_plugin.config.executor import ExecutorConfig, local_master_cores
 from hpo_plugin.config.experiment import ExperimentConfig, RegisterConfig
-from hpo_plugin.config.loader import load_experiment
 from hpo_plugin.config.model import ModelConfig
 from hpo_plugin.config.objective import ObjectiveConfig
 from hpo_plugin.config.pruning import PruningConfig
@@ -38,6 +39,5 @@ __all__ = [
     "SearchConfig",
     "TpeConfig",
     "ValidationConfig",
-    "load_experiment",
     "local_master_cores",
 ]

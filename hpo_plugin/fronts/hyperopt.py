@@ -19,8 +19,9 @@ from typing import Any
 from hyperopt import Trials, space_eval
 
 from hpo_plugin.algorithms.points import StartFrom
-from hpo_plugin.config import MAX_EVALS, load_experiment
+from hpo_plugin.config import MAX_EVALS
 from hpo_plugin.errors import SearchInterrupted
+from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.search.run import SearchResult, run_search
 
 SEED_ENV = "HYPEROPT_FMIN_SEED"  # hyperopt's own setting for fmin's default seed

@@ -19,9 +19,9 @@ from conftest import QUIET, REPO, UNREGISTERED, children_of, free_port, start_se
 from hyperopt import JOB_STATE_NEW, JOB_STATE_RUNNING
 from mlflow.tracking import MlflowClient
 
-from hpo_plugin.config import load_experiment
 from hpo_plugin.errors import ConfigError
 from hpo_plugin.executors import local, pool
+from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.hyperopt_protocol import trial_doc
 from hpo_plugin.search import run_search, threads_per_trial
 

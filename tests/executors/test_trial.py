@@ -129,8 +129,8 @@ def test_early_stop_fn_only_with_patience():
 
 
 def test_a_seed_stream_is_what_the_loop_gets(tiny):
-    from hpo_plugin.config import load_experiment
     from hpo_plugin.executors.loop import minimize
+    from hpo_plugin.fronts.experiment import load_experiment
     from hpo_plugin.search import prepare_search
 
     prepared = prepare_search(load_experiment(tiny(search={"algo": "random", "max_evals": 3})))

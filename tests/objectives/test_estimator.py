@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hpo_plugin.config import load_experiment
 from hpo_plugin.data import prepare
 from hpo_plugin.errors import ConfigError
+from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.objectives import EstimatorObjective, Objective, TrialFailed, build_objective, check_objective
 
 

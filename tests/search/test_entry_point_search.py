@@ -12,8 +12,8 @@ import yaml
 from click.testing import CliRunner
 from conftest import QUIET, UNREGISTERED, children_of
 
-from hpo_plugin.config import load_experiment
 from hpo_plugin.fronts.cli import main
+from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.search import run_search
 
 MLPROJECT = """

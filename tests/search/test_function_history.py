@@ -8,9 +8,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from hpo_plugin.config import load_experiment
 from hpo_plugin.errors import SearchInterrupted
 from hpo_plugin.fronts.cli import main
+from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.search import run_search
 
 FUNCTION = """

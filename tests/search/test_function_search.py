@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from conftest import QUIET, UNREGISTERED, children_of
 from sklearn.datasets import load_breast_cancer
 
-from hpo_plugin.config import load_experiment
 from hpo_plugin.errors import ConfigError
 from hpo_plugin.fronts.cli import main
+from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.search import run_search
 
 TRAIN = '''

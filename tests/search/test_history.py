@@ -13,9 +13,9 @@ from conftest import QUIET, UNREGISTERED, children_of
 from mlflow.tracking import MlflowClient
 
 from hpo_plugin.algorithms import ALGORITHMS
-from hpo_plugin.config import load_experiment
 from hpo_plugin.errors import SearchInterrupted, TrackingError
 from hpo_plugin.fronts.cli import main
+from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.objectives import EstimatorObjective
 from hpo_plugin.search import run_search
 

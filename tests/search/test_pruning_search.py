@@ -16,9 +16,9 @@ import yaml
 from click.testing import CliRunner
 from conftest import EXPERIMENTS, QUIET, UNREGISTERED, children_of
 
-from hpo_plugin.config import load_experiment
 from hpo_plugin.errors import SearchInterrupted
 from hpo_plugin.fronts.cli import main
+from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.pruners import Board, MedianPruner
 from hpo_plugin.report import build_report
 from hpo_plugin.search import run_search

@@ -16,7 +16,7 @@ import pytest
 from conftest import QUIET, invocations, model_server
 from mlflow.exceptions import MlflowException
 
-from hpo_plugin.config import load_experiment
+from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.models.families import families_for
 from hpo_plugin.models.served import PREDICT_METHOD
 from hpo_plugin.promotion import register_search

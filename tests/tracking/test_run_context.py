@@ -8,7 +8,7 @@ import mlflow
 from conftest import QUIET
 
 from hpo_plugin import __version__
-from hpo_plugin.config import load_experiment
+from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.search import run_search
 from hpo_plugin.tracking.run_context import DIGEST_ENV, SEARCH_ENV, SearchRunContextProvider, search_context
 

@@ -78,7 +78,7 @@ def search(
 
     prestart()  # the trial writer imports MLflow while we load the config and the data
 
-    from hpo_plugin.config import load_experiment
+    from hpo_plugin.fronts.experiment import load_experiment
     from hpo_plugin.search import run_search
 
     overrides = {

@@ -1,5 +1,10 @@
-"""``load_experiment``: a YAML file or a mapping, with dotted overrides, into one validated
-:class:`ExperimentConfig`; pydantic's first error as a one-line :class:`ConfigError`."""
+"""The way in every front shares: ``load_experiment``, a YAML file or a mapping with dotted
+overrides, into one validated :class:`~hpo_plugin.config.ExperimentConfig`; the first problem
+as a one-line :class:`ConfigError` naming the file (or option) and the key.
+
+It sits above the definitions (:mod:`hpo_plugin.config`), which know no executor: here a
+definition's names are also checked against :data:`hpo_plugin.executors.EXECUTORS`.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from pydantic import ValidationError
 from hpo_plugin.config.executor import executor_mapping
 from hpo_plugin.config.experiment import ExperimentConfig
 from hpo_plugin.errors import ConfigError
+from hpo_plugin.executors import EXECUTORS
 from hpo_plugin.hyperopt_space import is_hyperopt_space
 from hpo_plugin.space import Param
 from hpo_plugin.space import flatten as flatten_params
@@ -41,6 +47,9 @@ def load_experiment(
         config = ExperimentConfig(**raw, source=source, raw_text=text)
     except ValidationError as exc:
         raise _to_config_error(exc, source, overrides) from None
+    if (executor := config.executor.name) not in EXECUTORS:
+        problem = f"unknown executor {executor!r}; choose one of: {', '.join(sorted(EXECUTORS))}"
+        raise _named(ConfigError(source, "executor.name", problem), overrides)
     if isinstance(experiment, Mapping):  # what the parent run keeps of it, read from the result
         config = config.model_copy(update={"raw_text": _as_text(experiment, config.space)})
     return config
@@ -109,7 +118,11 @@ def _to_config_error(exc: ValidationError, source: str, overrides: Mapping[str, 
         message = "required key is missing"
     elif "input" in err and err["type"] not in ("value_error", "assertion_error"):
         message = f"{message}; got {err['input']!r}"
-    for dotted in overrides:
-        if key == dotted:
-            return ConfigError("option --" + dotted.split(".")[-1].replace("_", "-"), key, message)
-    return ConfigError(source, key, message)
+    return _named(ConfigError(source, key, message), overrides)
+
+
+def _named(error: ConfigError, overrides: Mapping[str, Any]) -> ConfigError:
+    """The error under the option that set its key, if an override did."""
+    if error.key in overrides:
+        return ConfigError("option --" + error.key.split(".")[-1].replace("_", "-"), error.key, error.problem)
+    return error
