@@ -68,49 +68,43 @@ def _q_grid(a: tuple[float, ...]) -> list[float]:
     return [float(k * q) for k in range(int(start), int(stop) + 1)]
 
 
+def _with_q(base: Distribution, build: Callable[[str, tuple[float, ...]], Any]) -> Distribution:
+    """The quantized kind of ``base``: its arguments and ``q``, values rounded to multiples of q
+    (a grid of them where ``base`` is bounded)."""
+    bounded = base.args == ("low", "high")
+    return replace(
+        base,
+        args=(*base.args, "q"),
+        build=build,
+        check=_quantized(base.check),
+        grid=_q_grid if bounded else None,
+        quantized=True,
+    )
+
+
+_UNIFORM = Distribution(("low", "high"), lambda lb, a: hp.uniform(lb, *a), _ordered)
+_LOGUNIFORM = Distribution(
+    ("low", "high"),
+    lambda lb, a: hp.loguniform(lb, math.log(a[0]), math.log(a[1])),
+    _positive_ordered,
+    log_scale=True,
+)
+_NORMAL = Distribution(("mu", "sigma"), lambda lb, a: hp.normal(lb, *a), _positive_sigma)
+_LOGNORMAL = Distribution(
+    ("mu", "sigma"), lambda lb, a: hp.lognormal(lb, *a), _positive_sigma, log_scale=True
+)
+
 DISTRIBUTIONS: dict[str, Distribution] = {
-    "uniform": Distribution(("low", "high"), lambda lb, a: hp.uniform(lb, *a), _ordered),
-    "loguniform": Distribution(
-        ("low", "high"),
-        lambda lb, a: hp.loguniform(lb, math.log(a[0]), math.log(a[1])),
-        _positive_ordered,
-        log_scale=True,
+    "uniform": _UNIFORM,
+    "loguniform": _LOGUNIFORM,
+    "quniform": _with_q(_UNIFORM, lambda lb, a: hp.quniform(lb, *a)),
+    "qloguniform": _with_q(
+        _LOGUNIFORM, lambda lb, a: hp.qloguniform(lb, math.log(a[0]), math.log(a[1]), a[2])
     ),
-    "quniform": Distribution(
-        ("low", "high", "q"),
-        lambda lb, a: hp.quniform(lb, *a),
-        _quantized(_ordered),
-        grid=_q_grid,
-        quantized=True,
-    ),
-    "qloguniform": Distribution(
-        ("low", "high", "q"),
-        lambda lb, a: hp.qloguniform(lb, math.log(a[0]), math.log(a[1]), a[2]),
-        _quantized(_positive_ordered),
-        grid=_q_grid,
-        quantized=True,
-        log_scale=True,
-    ),
-    "normal": Distribution(("mu", "sigma"), lambda lb, a: hp.normal(lb, *a), _positive_sigma),
-    "qnormal": Distribution(
-        ("mu", "sigma", "q"),
-        lambda lb, a: hp.qnormal(lb, *a),
-        _quantized(_positive_sigma),
-        quantized=True,
-    ),
-    "lognormal": Distribution(
-        ("mu", "sigma"),
-        lambda lb, a: hp.lognormal(lb, *a),
-        _positive_sigma,
-        log_scale=True,
-    ),
-    "qlognormal": Distribution(
-        ("mu", "sigma", "q"),
-        lambda lb, a: hp.qlognormal(lb, *a),
-        _quantized(_positive_sigma),
-        quantized=True,
-        log_scale=True,
-    ),
+    "normal": _NORMAL,
+    "qnormal": _with_q(_NORMAL, lambda lb, a: hp.qnormal(lb, *a)),
+    "lognormal": _LOGNORMAL,
+    "qlognormal": _with_q(_LOGNORMAL, lambda lb, a: hp.qlognormal(lb, *a)),
     "randint": Distribution(
         ("low", "high"),
         lambda lb, a: hp.randint(lb, int(a[0]), int(a[1])),

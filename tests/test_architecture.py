@@ -194,7 +194,8 @@ def test_no_script_at_the_repository_root():
 def test_reading_an_experiment_imports_no_model_library():
     """The definitions name families, datasets and metrics; their libraries load on use."""
     code = (
-        "import sys, hpo_plugin.fronts.experiment as f; f.load_experiment('experiments/xgboost_breast_cancer.yaml');"
+        "import sys, hpo_plugin.fronts.experiment as f;"
+        "f.load_experiment('experiments/xgboost_breast_cancer.yaml');"
         "print(sorted(m for m in ('sklearn', 'xgboost', 'lightgbm', 'mlflow') if m in sys.modules))"
     )
     out = subprocess.run(
