@@ -6,8 +6,12 @@ change, in one line: ``experiments/x.yaml: data.target: column 'y' is not in chu
 
 from __future__ import annotations
 
+import sysconfig
 import traceback
+from functools import cache
 from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
 
 
 class HpoError(Exception):
@@ -55,11 +59,63 @@ class SearchInterrupted(HpoError):
     """The search was stopped by a signal; runs were ended KILLED."""
 
 
+class StopSignal(BaseException):
+    """Ctrl-C (SIGINT) or SIGTERM sent to the search process: it stops the search. Not an
+    Exception, and not a KeyboardInterrupt: a trial's code that raises KeyboardInterrupt (or
+    ``SystemExit``) fails that trial only, while a signal always reaches the search."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
 def one_line(exc: BaseException, where: bool = True) -> str:
-    """``Type: message`` on one line, with the file and line it was raised at if ``where``.
+    """``Type: message`` on one line, with the file and line it came from if ``where``: the
+    innermost frame of the user's own code (not this package's, not an installed library's),
+    else the innermost frame outside this package.
 
     How a failed trial's error reads in ``hpo.error`` and in the CLI.
     """
-    text = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-    frame = traceback.extract_tb(exc.__traceback__)[-1:] if where and exc.__traceback__ else []
-    return text + (f" (at {Path(frame[0].filename).name}:{frame[0].lineno})" if frame else "")
+    message = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return text + (f" (at {at})" if where and (at := location(exc)) else "")
+
+
+def location(exc: BaseException) -> str:
+    """``file.py:line`` of :func:`origin`, or empty."""
+    frame = origin(exc)
+    return f"{Path(frame.filename).name}:{frame.lineno}" if frame else ""
+
+
+def origin(exc: BaseException) -> traceback.FrameSummary | None:
+    """The frame an error is reported at: the user's innermost, else the innermost not ours."""
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    outside = [f for f in frames if not _ours(f.filename)]
+    users = [f for f in outside if not _library(f.filename)]
+    return (users or outside or [None])[-1]
+
+
+def full_traceback(exc: BaseException) -> str:
+    """The whole traceback, as Python prints it (a failed trial's ``error.txt``)."""
+    return "".join(traceback.format_exception(exc))
+
+
+def _ours(filename: str) -> bool:
+    return _resolved(filename).is_relative_to(PACKAGE)
+
+
+def _library(filename: str) -> bool:
+    """A file of the interpreter or of an installed package (or not a file at all)."""
+    path = _resolved(filename)
+    return filename.startswith("<") or any(path.is_relative_to(root) for root in _library_roots())
+
+
+@cache
+def _resolved(filename: str) -> Path:
+    return Path(filename).resolve()
+
+
+@cache
+def _library_roots() -> tuple[Path, ...]:
+    paths = sysconfig.get_paths()
+    return tuple({Path(paths[key]).resolve() for key in ("purelib", "platlib", "stdlib", "platstdlib")})

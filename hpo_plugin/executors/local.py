@@ -31,7 +31,18 @@ from hpo_plugin.pruners import Board, Reporter
 from hpo_plugin.tracking.records import TrialRecord
 
 # What a worker sends back of a trial's record (with its model files).
-REPLY_FIELDS = ("status", "loss", "metrics", "error", "end_ms", "log", "model_id", "steps", "pruned_step")
+REPLY_FIELDS = (
+    "status",
+    "loss",
+    "metrics",
+    "error",
+    "traceback",
+    "end_ms",
+    "log",
+    "model_id",
+    "steps",
+    "pruned_step",
+)
 
 
 class StepReport(NamedTuple):
@@ -71,7 +82,7 @@ class Slot:
         if reply is EOF_FRAME:
             code = self.process.wait()
             self.process = None
-            record.fail(f"the worker process died while running this trial ({_exit_reason(code)})")
+            record.fail(f"the process {_exit_reason(code)} during this trial (its worker is replaced)")
             return None
         fields, model = reply
         for name, value in zip(REPLY_FIELDS, fields, strict=True):
@@ -94,8 +105,8 @@ class Slot:
 
 def _exit_reason(code: int) -> str:
     if code < 0:
-        return f"killed by {signal.Signals(-code).name}"
-    return f"exit code {code}"
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
 
 
 class _UnlessCancelled:

@@ -56,7 +56,8 @@ class _Synchronous:
 
     def started(self, record: TrialRecord) -> None:
         try:
-            record.run_id = self.runs.start(record.number, record.name, record.start_ms)["run_id"]
+            opened = self.runs.start(record.number, record.name, record.start_ms, record.params, record.vals)
+            record.run_id = opened["run_id"]
         except Exception as exc:  # the tracking server is unreachable: the trial is not run
             record.fail(f"could not create the trial's run: {one_line(exc)}")
 

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from hyperopt import STATUS_FAIL, STATUS_OK
 
-from hpo_plugin.errors import one_line
+from hpo_plugin.errors import full_traceback, location, one_line
 from hpo_plugin.objectives.base import Objective
 from hpo_plugin.pruners import Board, Reporter, TrialPruned
 from hpo_plugin.space import SearchSpace
@@ -79,14 +79,24 @@ def evaluate_trial(
         else:
             record.prune(reporter.last_step)
         return None
-    except Exception as exc:
-        record.fail(one_line(exc))
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # a signal is a StopSignal: not here
+        record.fail(_failure(exc))
+        record.traceback = full_traceback(exc)
         _keep_steps(record, reporter, None)
         return None
     record.succeed(outcome.loss, outcome.metrics)
     record.model_id = outcome.model_id or record.model_id
     _keep_steps(record, reporter, outcome.log)
     return outcome.model
+
+
+def _failure(exc: BaseException) -> str:
+    """A failed trial's ``hpo.error``: what happened, where in the user's code."""
+    if isinstance(exc, SystemExit | KeyboardInterrupt):
+        what = f"{type(exc).__name__}({exc.args[0]!r})" if exc.args else type(exc).__name__
+        where = f" at {at}" if (at := location(exc)) else ""
+        return f"the trial's code raised {what}{where}; the search goes on"
+    return one_line(exc)
 
 
 def _keep_steps(record: TrialRecord, reporter: Reporter, log: TrialLog | None) -> None:

@@ -180,7 +180,10 @@ class FunctionObjective:
                 result = fn(argument, trial) if with_trial else fn(argument)
         finally:
             _CURRENT.reset(token)
-        value, metrics, model = read_result(result)
+        try:
+            value, metrics, model = read_result(result)
+        except TrialFailed as exc:  # about the function's result: name the function
+            raise TrialFailed(f"{exc} ({_defined_at(fn)})") from None
         _keep_attachments(result, trial)
         if self.maximize or trial._reporter.steps:  # the last point of its curve, if it reported
             metrics[VALUE_METRIC] = value
@@ -231,6 +234,13 @@ def _keep_attachments(result: Any, trial: Trial) -> None:
             path.write_text(str(content))
         trial.log_artifact(path, "attachments")
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def _defined_at(fn: Callable) -> str:
+    """``name`` and where it is defined (``objective in train.py:12``), for errors about its result."""
+    code = getattr(inspect.unwrap(fn), "__code__", None)
+    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    return f"{name} in {Path(code.co_filename).name}:{code.co_firstlineno}" if code else name
 
 
 def read_result(result: Any) -> tuple[float, dict[str, float], Any]:

@@ -19,7 +19,7 @@ from hyperopt import Trials
 from mlflow.tracking import MlflowClient
 
 from hpo_plugin.config import ExperimentConfig
-from hpo_plugin.errors import SearchInterrupted
+from hpo_plugin.errors import SearchInterrupted, StopSignal
 from hpo_plugin.executors.context import TrialContext
 from hpo_plugin.promotion import Registration, register_search
 from hpo_plugin.search.prepare import executor_of, prepare_search
@@ -131,10 +131,10 @@ def _ends_runs(ctx: TrialContext, client: MlflowClient, parent_id: str, source: 
     try:
         with _interruptible():
             yield
-    except (KeyboardInterrupt, _Terminated) as exc:
+    except (KeyboardInterrupt, StopSignal) as exc:
         ctx.writer.close(client)
         end_run(client, parent_id, KILLED)
-        reason = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
+        reason = exc.name if isinstance(exc, StopSignal) else "Ctrl-C"
         kept = sum(r.status == FINISHED for r in ctx.writer.records + ctx.records)
         raise SearchInterrupted(
             f"search stopped by {reason}: parent run {parent_id} and its unfinished trial "
@@ -148,23 +148,20 @@ def _ends_runs(ctx: TrialContext, client: MlflowClient, parent_id: str, source: 
     end_run(client, parent_id, FINISHED)
 
 
-class _Terminated(BaseException):
-    """SIGTERM in the search thread. Not an Exception, like Ctrl-C's KeyboardInterrupt: a trial's
-    ``except Exception`` (ours fails only that trial, a user's may do anything) must not take it."""
-
-
 @contextlib.contextmanager
 def _interruptible() -> Iterator[None]:
-    """Turn SIGTERM into an exception in the search thread, like Ctrl-C."""
+    """Ctrl-C and SIGTERM as a StopSignal in the search thread: it stops the search wherever it
+    lands, even in a trial's code (whose own KeyboardInterrupt or SystemExit fails that trial)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def on_term(signum, frame):
-        raise _Terminated
+    def on_signal(signum, frame):
+        raise StopSignal("Ctrl-C" if signum == signal.SIGINT else "SIGTERM")
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -39,6 +39,7 @@ class TrialRecord:
     loss: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    traceback: str | None = None  # a failed trial's whole traceback, logged as its error.txt
     run_id: str | None = None
     model_id: str | None = None
     write_s: float | None = None  # the trial writer's time on this trial's MLflow writes

@@ -39,6 +39,7 @@ BEST_RUN_TAG, BEST_NUMBER_TAG, FINAL_MODEL_TAG = (
 REGISTER_NAME_TAG, EXPERIMENT_FILE_TAG = "hpo.register_name", "hpo.experiment_file"
 # On a trial.
 TRIAL_NUMBER_TAG, ERROR_TAG = "hpo.trial_number", "hpo.error"
+ERROR_FILE = "error.txt"  # a failed trial's whole traceback, an artifact of its run
 VALS_TAG = "hpo.vals"  # the trial's point as hyperopt's vals (JSON, label -> value): for resume
 PRUNED_TAG = "hpo.pruned"  # the step a pruner stopped the trial at (its run ends FINISHED)
 LOSS_METRIC = "loss"

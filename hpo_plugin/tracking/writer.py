@@ -40,6 +40,7 @@ from hpo_plugin.processes import EOF_FRAME, child_io, receive, send, spawn
 from hpo_plugin.tracking.client import QUIET_MLFLOW, create_child_run, end_run, log_batch
 from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, TrialLog, TrialRecord, now_ms
 from hpo_plugin.tracking.schema import (
+    ERROR_FILE,
     ERROR_TAG,
     LOSS_METRIC,
     PRUNED_TAG,
@@ -50,6 +51,9 @@ from hpo_plugin.tracking.schema import (
 from hpo_plugin.tracking.sqlite import relax_syncs
 
 THREAD_ENV = "HPO_TRIAL_WRITER"
+WHY_ENDED = "its trial's code exited the process, or it was killed"
+PROCESS_ENDED = f"the search process ended while this trial ran ({WHY_ENDED})"
+RESUME = "the finished trials are kept: resume the search to continue it"
 
 
 @dataclass
@@ -68,10 +72,18 @@ class ChildRuns:
     open_runs: dict[int, str] = field(default_factory=dict)
     write_s: dict[int, float] = field(default_factory=dict)  # each trial's MLflow time so far
 
-    def start(self, number: int, name: str, start_ms: int) -> dict[str, Any]:
+    def start(
+        self, number: int, name: str, start_ms: int, params: dict[str, Any], vals: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Create the trial's run with its point (params, and hyperopt's vals for resume) from
+        the start: a trial that kills its process is still recorded with what it was running."""
         tags = {**self.tags, TRIAL_NUMBER_TAG: str(number)}
+        if vals is not None:
+            tags[VALS_TAG] = json.dumps(vals, sort_keys=True)
         run_id = create_child_run(self.client, self.experiment_id, self.parent_run_id, name, tags, start_ms)
         self.open_runs[number] = run_id
+        if params:
+            log_batch(self.client, run_id, params=params_as_logged(params))
         return {"run_id": run_id}
 
     def finish(self, number: int, record: TrialRecord, model: Any) -> dict[str, Any]:
@@ -85,12 +97,13 @@ class ChildRuns:
             tags = {**log.tags, **({ERROR_TAG: record.error} if record.error else {})}
             if record.pruned:
                 tags[PRUNED_TAG] = str(record.pruned_step)
-            if record.vals is not None:
-                tags[VALS_TAG] = json.dumps(record.vals, sort_keys=True)
-            params = params_as_logged({**log.params, **record.params})
+            # The trial's own params were logged at its start; what its code logged is new.
+            params = params_as_logged({k: v for k, v in log.params.items() if k not in record.params})
             log_batch(self.client, run_id, params=params, metrics=metrics, tags=tags, history=log.metrics)
             for path, artifact_path in log.artifacts:
                 self.client.log_artifact(run_id, path, artifact_path)
+            if record.status == FAILED and record.traceback:
+                self.client.log_text(run_id, record.traceback, ERROR_FILE)
             if record.status == FINISHED and model is not None:
                 update["model_id"] = self.models.log(run_id, model)
             elif isinstance(model, ModelFiles):
@@ -118,10 +131,18 @@ class ChildRuns:
                 traceback.print_exc()
 
     def kill_open(self, parent_too: bool = False) -> list[int]:
+        """End the open trials KILLED; ``parent_too``: the search process died, say so on them
+        and on the parent (which ends KILLED too)."""
         killed = list(self.open_runs)
         for number in killed:
-            end_run(self.client, self.open_runs.pop(number), KILLED)
+            run_id = self.open_runs.pop(number)
+            if parent_too:
+                _quietly(log_batch, self.client, run_id, tags={ERROR_TAG: PROCESS_ENDED})
+            end_run(self.client, run_id, KILLED)
         if parent_too:
+            during = f" during trial {', '.join(map(str, killed))}" if killed else ""
+            error = f"the search process ended{during} without closing the search ({WHY_ENDED}); {RESUME}"
+            _quietly(log_batch, self.client, self.parent_run_id, tags={ERROR_TAG: error})
             end_run(self.client, self.parent_run_id, KILLED)
         return killed
 
@@ -218,7 +239,13 @@ class TrialWriter:
         (``record.run_id``; the record fails if the run could not be created)."""
         self.records.append(record)
         self._by_number[record.number] = record
-        self._inbox.put(("start", record.number, record.name, record.start_ms))
+        self._inbox.put(("start", record.number, record.name, record.start_ms, record.params, record.vals))
+        if self._process is not None and not self.open_runs_first:
+            # In the writer's pipe before the trial's code runs: if that code ends this process,
+            # the writer still records the trial (with its params) and every one before it.
+            sent = threading.Event()
+            self._inbox.put(sent)
+            sent.wait()
         if self.open_runs_first:
             with self._opened:
                 self._opened.wait_for(lambda: record.number in self._run_ids or self._gone)
@@ -288,19 +315,33 @@ def _importable(cls: type) -> bool:
 
 
 def _serve(runs: ChildRuns, receive, send) -> object | None:
-    """Handle messages until None (search closed) or EOF (search process died)."""
+    """Handle messages until None (search closed) or EOF (search process died).
+
+    When the search process is gone, every message it sent before dying is still handled
+    (trials that finished are logged; no reply goes back), then the open runs end KILLED.
+    """
+    replying = True
     while (message := receive()) is not None:
         if message is EOF_FRAME:
             runs.kill_open(parent_too=True)
             return EOF_FRAME
-        try:
-            send(runs.handle(message))
-        except (BrokenPipeError, ConnectionError):  # the search process died mid-search
-            runs.kill_open(parent_too=True)
-            return EOF_FRAME
+        update = runs.handle(message)
+        if replying:
+            try:
+                send(update)
+            except (BrokenPipeError, ConnectionError):  # the search process died mid-search
+                replying = False
     for number in runs.kill_open():
         send((number, {"status": KILLED}))
     send(None)
+
+
+def _quietly(fn, *args, **kwargs) -> None:
+    """A note on a run that is about to end: its failure must not keep the run open."""
+    try:
+        fn(*args, **kwargs)
+    except Exception:
+        traceback.print_exc()
 
 
 def _feed(inbox: queue.Queue, pipe) -> None:
@@ -308,6 +349,9 @@ def _feed(inbox: queue.Queue, pipe) -> None:
     try:
         while True:
             message = inbox.get()
+            if isinstance(message, threading.Event):  # everything before it is in the pipe
+                message.set()
+                continue
             try:
                 send(pipe, message)
             except (pickle.PicklingError, TypeError, AttributeError) as exc:  # this trial's, only
@@ -315,7 +359,16 @@ def _feed(inbox: queue.Queue, pipe) -> None:
             if message is None:
                 return
     except (BrokenPipeError, OSError):
+        _release_waiters(inbox)
         return  # the writer died; close() accounts for what it did not write
+
+
+def _release_waiters(inbox: queue.Queue) -> None:
+    """The writer is gone: no trial waits for its start to reach it."""
+    with contextlib.suppress(queue.Empty):
+        while True:
+            if isinstance(message := inbox.get_nowait(), threading.Event):
+                message.set()
 
 
 def _unsent(message: tuple, exc: Exception) -> tuple:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -505,7 +507,7 @@ def test_resumed_trials_keep_distinct_ids(client):
 
 def test_an_interrupted_fmin_is_a_keyboard_interrupt_naming_the_resume(client):
     def objective(point):
-        raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C
 
     with pytest.raises(KeyboardInterrupt, match=r"resume='\w+'"):
         fmin(objective, hp.uniform("x", 0, 1), max_evals=3, show_progressbar=False)

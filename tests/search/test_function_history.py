@@ -14,6 +14,9 @@ from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.search import run_search
 
 FUNCTION = """
+import os
+import signal
+
 CALLS = []
 
 
@@ -24,7 +27,7 @@ def quadratic(params):
 def interrupted(params):  # Ctrl-C during this process's fourth trial
     CALLS.append(params)
     if len(CALLS) == 4:
-        raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C
     return quadratic(params)
 """
 

@@ -30,7 +30,7 @@ def interrupt_at(monkeypatch, call: int):
     def evaluate(self, params, run=None, reporter=None):
         calls["n"] += 1
         if calls["n"] == call:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C
         return real(self, params)
 
     monkeypatch.setattr(EstimatorObjective, "evaluate", evaluate)

@@ -26,6 +26,9 @@ from hpo_plugin.search.bare import run_bare
 from hpo_plugin.tracking.schema import load_trials
 
 CURVE = '''
+import os
+import signal
+
 from hpo_plugin import TrialPruned
 
 
@@ -45,7 +48,7 @@ CALLS = []
 def interrupted(params, trial):  # Ctrl-C during this process's seventh trial
     CALLS.append(params)
     if len(CALLS) == 7:
-        raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C
     return curve(params, trial)
 '''
 

@@ -16,9 +16,10 @@ from hpo_plugin.tracking.writer import WriterSpec
 
 pytestmark = pytest.mark.slow
 
-# create the run; log params and metrics; create the LoggedModel; link it as the run's output;
-# finalize it; end the run. Plus one upload per file of the model's directory.
-CALLS_PER_TRIAL = 6
+# create the run; log its params (at its start: a trial that kills its process keeps them); log
+# its metrics; create the LoggedModel; link it as the run's output; finalize it; end the run.
+# Plus one upload per file of the model's directory.
+CALLS_PER_TRIAL = 7
 
 
 def test_a_trial_with_a_model_costs_one_request_per_call_and_file(tmp_path, monkeypatch):
@@ -45,7 +46,7 @@ def test_a_trial_with_a_model_costs_one_request_per_call_and_file(tmp_path, monk
 
         def trial(number: int) -> str:
             record = TrialRecord(number, {"C": 1.0})
-            runs.start(number, record.name, record.start_ms)
+            runs.start(number, record.name, record.start_ms, record.params, None)
             record.succeed(0.2, {"val_log_loss": 0.2})
             return runs.finish(number, record, model)["model_id"]
 
