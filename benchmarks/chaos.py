@@ -1,6 +1,7 @@
-"""Chaos figures: SIGKILLs at random points with resume, signals, concurrency, bad inputs.
+"""Chaos figures: SIGKILLs at random points with resume, signals, concurrency, bad inputs, and
+a fault matrix of trials whose code misbehaves under every executor.
 
-    python benchmarks/chaos.py [--searches 6] [--kills-per-search 5] [--seed 0]
+    python benchmarks/chaos.py [--searches 6] [--kills-per-search 5] [--seed 0] [--only-faults]
 
 Every search is a real `python -m hpo_plugin search` process against one sqlite file; kills
 land anywhere (data loading, trials, the writer's model logging, the final refit, registration).
@@ -199,11 +200,98 @@ def bad_inputs(tmp: Path, env: dict, client: MlflowClient) -> dict:
     return {"tried": len(CASES), "tracebacks": tracebacks, "wrong_exit": wrong_exit, "running": running}
 
 
+FAULTY = """
+import os
+import signal
+import time
+
+
+def objective(params):
+    x = params["x"]
+    if x < 0.15:  # two of the six trials: x = 0.0 and 0.1
+        fault = {fault!r}
+        if fault == "raise":
+            raise RuntimeError("a bug in the trial")
+        if fault == "nan":
+            return float("nan")
+        if fault == "system_exit":
+            raise SystemExit(2)
+        if fault == "keyboard_interrupt":
+            raise KeyboardInterrupt
+        if fault == "os_exit":
+            os._exit(1)
+        if fault == "sigkill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if fault == "hang":
+            time.sleep(3600)
+        if fault == "memory":
+            block = b"1" * (1500 * 2**20)
+            time.sleep(30)
+            return len(block)
+    time.sleep(0.1)
+    return (x - 0.3) ** 2
+
+
+def healthy(params):
+    return (params["x"] - 0.3) ** 2
+"""
+FAULTS = ("raise", "nan", "system_exit", "keyboard_interrupt", "os_exit", "sigkill", "hang", "memory")
+LIMITS = {"hang": {"trial_timeout": 3}, "memory": {"trial_memory_mb": 700}}
+EXECUTORS = {
+    "sequential": {"name": "sequential"},
+    "local": {"name": "local", "parallelism": 2},
+    "spark": {"name": "spark", "spark_master": "local[2]"},
+}
+N_TRIALS = 6
+
+
+def fault_case(tmp: Path, env: dict, client: MlflowClient, fault: str, executor: str) -> dict:
+    """One search of six trials, two of them faulty; resumed (with a healthy function) if the
+    fault took the search process with it. What MLflow holds afterwards."""
+    name = f"fault_{fault}_{executor}"
+    folder = tmp / name
+    folder.mkdir()
+    (folder / "faulty.py").write_text(FAULTY.replace("{fault!r}", repr(fault)))
+    raw = {
+        "name": name,
+        "space": {"x": {"quniform": [0, 0.5, 0.1]}},
+        "objective": {"function": "faulty.py:objective"},
+        "search": {"algo": "grid", "max_evals": N_TRIALS, "report": False, **LIMITS.get(fault, {})},
+        "executor": EXECUTORS[executor],
+        "register": {"enabled": False},
+    }
+    path = folder / "exp.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    done = hpo("search", str(path), "--quiet", env=env)
+    resumed = None
+    if done.returncode != 0:  # the fault ended the search process: resume, the fault fixed
+        (parent,) = settle(client, name)
+        path.write_text(yaml.safe_dump({**raw, "objective": {"function": "faulty.py:healthy"}}))
+        again = hpo("search", str(path), "--quiet", "--resume", parent.info.run_id, env=env)
+        resumed = again.returncode == 0
+    (parent,) = parents(client, name)
+    runs = children(client, parent)
+    ended = {r.data.params.get("x") for r in runs if r.info.status in ("FINISHED", "FAILED")}
+    return {
+        "requested": N_TRIALS,
+        "recorded": len(ended),
+        "lost": N_TRIALS - len(ended),
+        "running": sum(r.info.status == "RUNNING" for r in runs) + (parent.info.status == "RUNNING"),
+        "without_params": sum(not r.data.params for r in runs),
+        "resumed": resumed,
+    }
+
+
+def fault_matrix(tmp: Path, env: dict, client: MlflowClient) -> list[tuple[str, str, dict]]:
+    return [(f, e, fault_case(tmp, env, client, f, e)) for e in EXECUTORS for f in FAULTS]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--searches", type=int, default=6)
     parser.add_argument("--kills-per-search", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only-faults", action="store_true", help="only the fault matrix")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
@@ -211,6 +299,22 @@ def main() -> None:
         env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
         client = MlflowClient(uri)
         started = time.perf_counter()
+        cases = fault_matrix(tmp, env, client)
+        for fault, executor, case in cases:
+            print(
+                f"fault {fault} executor {executor} requested {case['requested']} "
+                f"recorded {case['recorded']} lost {case['lost']} running {case['running']} "
+                f"without_params {case['without_params']} "
+                f"resumed {'-' if case['resumed'] is None else case['resumed']}"
+            )
+        needed = [c for _, _, c in cases if c["resumed"] is not None]
+        print(
+            f"chaos faults {len(cases)} cases lost {sum(c['lost'] for _, _, c in cases)} "
+            f"running {sum(c['running'] for _, _, c in cases)} "
+            f"resumed {sum(bool(c['resumed']) for c in needed)}/{len(needed)}"
+        )
+        if args.only_faults:
+            return
         k = kill_and_resume(args, tmp, env, client, random.Random(args.seed))
         print(
             f"sigkill kills {k['kills']} trials_lost {k['lost']} trials_re_executed {k['re_executed']} "

@@ -1,4 +1,4 @@
-"""Read-only views of searches in MLflow for the CLI: list, show, compare.
+"""Read-only views of searches in MLflow for the CLI: list, show (a search, or one trial), compare.
 
 Every view reads MLflow only (parent runs, their children in one query, registry tags).
 """
@@ -11,9 +11,13 @@ from mlflow.tracking import MlflowClient
 from hpo_plugin.errors import TrackingError
 from hpo_plugin.tracking.schema import (
     BEST_PARAM_PREFIX,
+    ERROR_FILE,
+    ERROR_TAG,
     ROLE_TAG,
     SEARCH_ROLE,
     SEARCH_TAG,
+    TRIAL_NUMBER_TAG,
+    TRIAL_ROLE,
     completed,
     load_trials,
     paged,
@@ -117,3 +121,31 @@ def compare(client: MlflowClient, run_ids: list[str]) -> pd.DataFrame:
     """Searches side by side: one column per search, one row per setting or result."""
     columns = {run_id: summary(client, run_id) for run_id in run_ids}
     return pd.DataFrame(columns)
+
+
+def trial(client: MlflowClient, run_id: str) -> dict[str, object]:
+    """One trial: its number, status, params, metrics, ``hpo.error`` and (a failed trial's)
+    whole traceback from its ``error.txt``."""
+    try:
+        run = client.get_run(run_id)
+    except Exception:
+        raise TrackingError(f"run {run_id}: no such run in this tracking store; check the run id") from None
+    if run.data.tags.get(ROLE_TAG) != TRIAL_ROLE:
+        raise TrackingError(
+            f"run {run_id}: not a trial run; `hpo show <search run id>` lists a search's trials"
+        )
+    try:
+        traceback = client.download_artifacts(run_id, ERROR_FILE)
+        with open(traceback) as file:
+            text = file.read()
+    except Exception:  # no error.txt: the trial did not fail in its code
+        text = None
+    return {
+        "run_id": run_id,
+        "trial": int(run.data.tags.get(TRIAL_NUMBER_TAG, 0)),
+        "status": run.info.status,
+        "params": dict(run.data.params),
+        "metrics": dict(run.data.metrics),
+        "error": run.data.tags.get(ERROR_TAG),
+        "traceback": text,
+    }

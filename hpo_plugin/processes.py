@@ -57,3 +57,12 @@ def child_io(niceness: int = 0) -> tuple[Callable[[], Any], Callable[[Any], None
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # stray prints must not corrupt the frames
     return (lambda: receive(stdin)), (lambda message: send(stdout, message))
+
+
+def resident_mb(pid: int) -> float:
+    """A process's resident memory in MB (Linux's /proc; 0 where it cannot be read)."""
+    try:
+        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20

@@ -79,7 +79,7 @@ def test_mlflow_run_parameters_override_and_bad_ones_fail_cleanly(tmp_path):
 def test_mlproject_declares_typed_parameters_and_conda_env_is_valid():
     project = yaml.safe_load((REPO / "MLproject").read_text())
     params = project["entry_points"]["main"]["parameters"]
-    assert {"experiment", "algo", "max_evals", "seed", "timeout", "register"} <= set(params)
+    assert {"experiment", "algo", "max_evals", "seed", "timeout", "trial_timeout", "register"} <= set(params)
     assert "register" in project["entry_points"]
     assert all("type" in p for p in params.values())
     conda = yaml.safe_load((REPO / "conda.yaml").read_text())

@@ -51,7 +51,11 @@ class SearchConfig(Frozen):
     tpe: TpeConfig | None = None
     max_evals: int = Field(30, ge=1, le=MAX_EVALS)
     seed: int = Field(0, ge=0)
-    timeout: float | None = Field(None, gt=0)
+    timeout: float | None = Field(None, gt=0)  # seconds for the whole search: no trial starts after it
+    # Each trial's limits: past them it is stopped (its worker process ended and replaced) and
+    # fails; under the sequential executor, trials then run in a worker process of their own.
+    trial_timeout: float | None = Field(None, gt=0)  # seconds
+    trial_memory_mb: int | None = Field(None, ge=64)  # the trial process's resident memory
     early_stop: EarlyStopConfig | None = None
     threads_per_trial: int | None = Field(None, ge=1)
     report: bool = True
@@ -85,6 +89,11 @@ class SearchConfig(Frozen):
         if isinstance(data, Mapping) and data.get("tpe") is not None and "algo" not in data:
             return {**data, "algo": "tpe"}
         return data
+
+    @property
+    def limits_trials(self) -> bool:
+        """Each trial has a time or memory limit (and runs where it can be stopped)."""
+        return self.trial_timeout is not None or self.trial_memory_mb is not None
 
     @property
     def loss_threshold(self) -> float | None:

@@ -13,7 +13,10 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import queue
 import signal
+import threading
+import time
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -22,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from hpo_plugin.errors import one_line
 from hpo_plugin.executors.context import TrialContext
+from hpo_plugin.executors.limits import Limits
 from hpo_plugin.executors.pool import PoolTrials, drive, proposed
 from hpo_plugin.executors.trial import evaluate_trial, run_trial
 from hpo_plugin.models.files import ModelFiles
@@ -45,6 +49,16 @@ REPLY_FIELDS = (
 )
 
 
+class Stopped(NamedTuple):
+    """A trial stopped past its limits (its worker is killed), and why."""
+
+    reason: str
+
+
+class Began(NamedTuple):
+    """A worker's word that it begins a limited trial (the objective is loaded)."""
+
+
 class StepReport(NamedTuple):
     """A worker's question in the middle of a trial: its loss at ``step``; stop it? (a bool back)"""
 
@@ -55,10 +69,11 @@ class StepReport(NamedTuple):
 class Slot:
     """One worker process, restarted if it dies, kept for the next search if it lives."""
 
-    def __init__(self, objective: Objective, tracking_uri: str, board: Board) -> None:
+    def __init__(self, objective: Objective, tracking_uri: str, board: Board, limits: Limits) -> None:
         self.setup = objective
         self.tracking_uri = tracking_uri  # where a trial's own MLflow calls go (uses_mlflow)
         self.board = board  # the search's step values: the pruner decides here, for every worker
+        self.limits = limits
         self._start(_take_spare())
 
     def _start(self, process) -> None:
@@ -73,12 +88,25 @@ class Slot:
         try:
             # An hp.* point may hold classes or functions of __main__: cloudpickle, by value.
             point = cloudpickle.dumps(record.point) if record.point else b""
-            message = (record.params, point, record.run_id, self.tracking_uri, self.board.prunes)
+            limited = self.limits.any
+            message = (record.params, point, record.run_id, self.tracking_uri, self.board.prunes, limited)
             send(self.process.stdin, message)
-            while isinstance(reply := receive(self.process.stdout), StepReport):
-                send(self.process.stdin, self.board.report(record.number, reply.step, reply.loss))
+            started = None  # a limited trial's clock starts when its worker begins it (not while
+            while True:  # a fresh worker imports the objective's modules)
+                reply = self._reply(started)
+                if isinstance(reply, Began):
+                    started = time.monotonic()
+                elif isinstance(reply, StepReport):
+                    send(self.process.stdin, self.board.report(record.number, reply.step, reply.loss))
+                else:
+                    break
         except OSError:
             reply = EOF_FRAME
+        if isinstance(reply, Stopped):
+            self.stop(kill=True)
+            self.process = None
+            record.fail(reply.reason)
+            return None
         if reply is EOF_FRAME:
             code = self.process.wait()
             self.process = None
@@ -88,6 +116,22 @@ class Slot:
         for name, value in zip(REPLY_FIELDS, fields, strict=True):
             setattr(record, name, value)
         return model
+
+    def _reply(self, started: float | None) -> Any:
+        """The worker's next frame, or :class:`Stopped` once the trial (begun at ``started``) is
+        past its limits."""
+        stdout, limits = self.process.stdout, self.limits
+        if started is None:
+            return receive(stdout)
+        # Read by a thread: frames that arrive together sit in the pipe's buffer, where a select
+        # on its file descriptor does not see them.
+        frames: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=lambda: frames.put(receive(stdout)), daemon=True).start()
+        while True:
+            with contextlib.suppress(queue.Empty):
+                return frames.get(timeout=limits.left(started))
+            if reason := limits.past(started, self.process.pid):
+                return Stopped(reason)
 
     def stop(self, kill: bool = False) -> None:
         """End this search in the worker and keep it warm for the next one, or kill it."""
@@ -129,7 +173,9 @@ class _UnlessCancelled:
 def run(ctx: TrialContext) -> None:
     ctx.writer.open_runs_first = ctx.prepared.objective.uses_mlflow  # its code logs into its run
     objective, uri = ctx.prepared.objective, ctx.spec.tracking_uri
-    slots = [Slot(objective, uri, ctx.board) for _ in range(ctx.config.executor.workers)]
+    search = ctx.config.search
+    limits = Limits(search.trial_timeout, search.trial_memory_mb)
+    slots = [Slot(objective, uri, ctx.board, limits) for _ in range(ctx.config.executor.workers)]
 
     def serve(trials: PoolTrials, slot: int) -> None:
         sink = _UnlessCancelled(ctx.writer, trials)
@@ -195,7 +241,14 @@ def _trials(objective: Objective, receive_frame, send_frame) -> None:
     while (message := receive_frame()) is not END_OF_SEARCH:
         if message is EOF_FRAME:  # the search process is gone
             os._exit(0)
-        params, point, run_id, tracking_uri, prunes = message  # run_id: opened first if it uses MLflow
+        params, point, run_id, tracking_uri, prunes, limited = (
+            message  # run_id: opened first if it uses MLflow
+        )
+        if limited:  # the trial's limits count from here
+            try:
+                send_frame(Began())
+            except OSError:  # the search process is gone
+                os._exit(0)
         record = TrialRecord(0, params, run_id=run_id, point=cloudpickle.loads(point) if point else ())
         ask = partial(_ask, receive_frame, send_frame) if prunes else None
         model = evaluate_trial(objective, record, tracking_uri, Reporter(ask))

@@ -1,17 +1,22 @@
 """The sequential executor: hyperopt's fmin runs each trial in the search process.
 
 The trial writer (a separate process) does the MLflow writes, so bookkeeping overlaps the
-next trial instead of delaying it.
+next trial instead of delaying it. With a trial time or memory limit
+(``search.trial_timeout``, ``search.trial_memory_mb``) each trial runs where it can be
+stopped: the local executor's one worker process, one trial at a time.
 """
 
 from __future__ import annotations
 
+from hpo_plugin.executors import local
 from hpo_plugin.executors.context import TrialContext
 from hpo_plugin.executors.trial import evaluate_trial, new_record, run_trial
 from hpo_plugin.tracking.records import TrialRecord
 
 
 def run(ctx: TrialContext) -> None:
+    if ctx.config.search.limits_trials:
+        return local.run(ctx)
     objective = ctx.prepared.objective
     ctx.writer.open_runs_first = objective.uses_mlflow  # its code logs into its trial's run
     board = ctx.board

@@ -96,6 +96,9 @@ def _failure(exc: BaseException) -> str:
         what = f"{type(exc).__name__}({exc.args[0]!r})" if exc.args else type(exc).__name__
         where = f" at {at}" if (at := location(exc)) else ""
         return f"the trial's code raised {what}{where}; the search goes on"
+    if isinstance(exc, MemoryError):
+        where = f" at {at}" if (at := location(exc)) else ""
+        return f"MemoryError: the trial's code ran out of memory{where}; the search goes on"
     return one_line(exc)
 
 

@@ -36,7 +36,9 @@ class MlflowTrials(Trials):
     continue that search, ``max_evals`` counting its trials), ``experiment_name``, ``run_name``,
     ``tracking_uri``, ``pruning`` (``search.pruning`` settings as a dict, the objective reporting
     through :func:`hpo_plugin.current_trial`), ``patience`` (stop after that many trials
-    without improvement), ``seed`` (else from ``rstate``), ``report``, ``margin``.
+    without improvement), ``trial_timeout`` (seconds) and ``trial_memory_mb`` (each trial's
+    limits: past them it is stopped and fails; trials then run in worker processes), ``seed``
+    (else from ``rstate``), ``report``, ``margin``.
     After ``fmin``, ``result`` is the :class:`~hpo_plugin.search.SearchResult` and
     ``parent_run_id`` its parent run; calling ``fmin`` again with these trials continues it.
     """
@@ -54,6 +56,8 @@ class MlflowTrials(Trials):
         tracking_uri: str | None = None,
         pruning: dict[str, Any] | None = None,
         patience: int | None = None,
+        trial_timeout: float | None = None,
+        trial_memory_mb: int | None = None,
         seed: int | None = None,
         report: bool = True,
         margin: float = 0.0,
@@ -70,6 +74,8 @@ class MlflowTrials(Trials):
             "tracking_uri": tracking_uri,
             "pruning": pruning,
             "patience": patience,
+            "trial_timeout": trial_timeout,
+            "trial_memory_mb": trial_memory_mb,
             "seed": seed,
             "report": report,
             "margin": margin,
@@ -233,6 +239,9 @@ def _with_options(definition: dict[str, Any], options: dict[str, Any]) -> dict[s
         search["pruning"] = options["pruning"]
     if options["patience"] is not None:
         search["early_stop"] = {**search.get("early_stop", {}), "patience": options["patience"]}
+    for limit in ("trial_timeout", "trial_memory_mb"):
+        if options[limit] is not None:
+            search[limit] = options[limit]
     workers = options["parallelism"]
     name = options["executor"] or ("local" if workers and workers > 1 else "sequential")
     executor = {"name": name, "parallelism": workers, "spark_master": options["spark_master"]}

@@ -78,12 +78,15 @@ def check_objective(config: ExperimentConfig, task: str | None, fn: Callable | N
             load_function(config.objective.function, str(config.base_dir.resolve()))
     except ValueError as exc:
         raise ConfigError(config.source, key, str(exc)) from None
-    if fn is not None and config.executor.name != "sequential" and (problem := _unshippable(fn)):
+    in_workers = config.executor.name != "sequential" or config.search.limits_trials
+    if fn is not None and in_workers and (problem := _unshippable(fn)):
+        limited = config.executor.name == "sequential"
         raise ConfigError(
             config.source,
-            "executor.name",
-            f"{config.executor.name} workers get the function by value and it cannot be pickled "
-            f"({problem}); keep what it uses picklable, or run it with executor 'sequential'",
+            "search.trial_timeout" if limited else "executor.name",
+            f"{'limited trials run in worker processes' if limited else f'{config.executor.name} workers'}"
+            f" get the function by value and it cannot be pickled ({problem}); keep what it uses "
+            f"picklable, or run it {'without trial limits' if limited else 'with executor sequential'}",
         )
 
 

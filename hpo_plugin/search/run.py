@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mlflow
 from hyperopt import Trials
@@ -46,6 +46,7 @@ class SearchResult:
     registration: Registration | None = None  # None: not registered (see ``not_registered``)
     not_registered: str = ""  # why not, in a line
     trials: Trials | None = None  # hyperopt's trials of this run (documents, results, losses)
+    phases: dict[str, float] = field(default_factory=dict)  # where run_search's time went, in order
 
     @property
     def n_ok(self) -> int:
@@ -80,15 +81,22 @@ def run_search(
     ``space`` and no model. ``parent_run_id`` is a RUNNING run to be the search's parent (the
     active run when ``fmin`` starts); by default ``MLFLOW_RUN_ID`` or a new run.
     """
+    clock = Clock()
     executor = executor_of(config)
     executor.prestart(config.executor.workers)  # worker processes start while we prepare
     prepared = prepare_search(config, objective)
+    clock.lap("preparing (data, the objective's imports)")
     client = _connect(tracking_uri)
+    clock.lap("the tracking store")
     search = open_search(client, prepared, experiment_name, resume, progress, parent_run_id)
-    with _ends_runs(search.ctx, client, search.parent_id, config.source):
+    with _ends_runs(search.ctx, client, search.parent_id, config.source, objective is not None):
+        clock.lap("opening the search")
         executor.runner()(search.ctx)
+        clock.lap("trials")
         records, best, test_metrics, model_id = finish(search.ctx, client, search.models, search.parent_id)
+        clock.lap("refit and summary" if prepared.objective.refits else "summary")
     registration, why_not = _register(client, config, search.parent_id, model_id)
+    clock.lap("registration")
     warm = search.warm
     return SearchResult(
         search.parent_id,
@@ -103,7 +111,21 @@ def run_search(
         registration,
         why_not,
         search.ctx.hyperopt_trials,
+        clock.laps,
     )
+
+
+class Clock:
+    """Where a search's time went: seconds per phase, in order."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.laps[phase] = self.laps.get(phase, 0.0) + now - self._last
+        self._last = now
 
 
 def _register(
@@ -126,7 +148,9 @@ def _connect(tracking_uri: str | None) -> MlflowClient:
 
 
 @contextlib.contextmanager
-def _ends_runs(ctx: TrialContext, client: MlflowClient, parent_id: str, source: str) -> Iterator[None]:
+def _ends_runs(
+    ctx: TrialContext, client: MlflowClient, parent_id: str, source: str, from_python: bool
+) -> Iterator[None]:
     """End the parent FINISHED, or KILLED (Ctrl-C, SIGTERM) or FAILED with the writer's runs."""
     try:
         with _interruptible():
@@ -139,7 +163,11 @@ def _ends_runs(ctx: TrialContext, client: MlflowClient, parent_id: str, source: 
         raise SearchInterrupted(
             f"search stopped by {reason}: parent run {parent_id} and its unfinished trial "
             f"ended KILLED; the {kept} finished trials are kept; continue with: "
-            + (f"hpo search {source} --resume {parent_id}" if source else f"resume='{parent_id}'")
+            + (
+                f"hpo search {source} --resume {parent_id}"
+                if source and not from_python
+                else f"resume='{parent_id}' and the same objective function (it is not stored)"
+            )
         ) from None
     except BaseException:
         ctx.writer.close(client)

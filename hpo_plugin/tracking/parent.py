@@ -91,6 +91,8 @@ def setup_payload(prepared, run_id: str) -> dict:
         "search.max_evals": config.search.max_evals,
         "search.seed": config.search.seed,
         "search.timeout": config.search.timeout,
+        "search.trial_timeout": config.search.trial_timeout,
+        "search.trial_memory_mb": config.search.trial_memory_mb,
         "search.threads_per_trial": prepared.objective.n_threads,
         "search.executor": config.executor.name,
         "search.parallelism": config.executor.workers,

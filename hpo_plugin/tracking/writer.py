@@ -111,14 +111,14 @@ class ChildRuns:
             end_run(self.client, run_id, record.status, record.end_ms)
         except Exception as exc:  # a store or artifact failure fails this trial only
             error = one_line(exc, where=False)
-            self._end_failed(run_id, record.params, error)
+            self.end_failed(run_id, record.params, error)
             return {"status": FAILED, "error": error, "model_id": None}
         finally:
             for path, _ in log.artifacts:  # our copies
                 shutil.rmtree(os.path.dirname(path), ignore_errors=True)
         return update
 
-    def _end_failed(self, run_id: str, params: dict[str, Any], error: str) -> None:
+    def end_failed(self, run_id: str, params: dict[str, Any], error: str) -> None:
         try:
             log_batch(self.client, run_id, tags={ERROR_TAG: error})
             log_batch(self.client, run_id, params=params_as_logged(params))

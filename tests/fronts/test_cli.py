@@ -36,7 +36,16 @@ def test_help_lists_the_registered_algorithms():
 
 def test_blank_options_mean_as_in_the_file(write_yaml, client):
     path = write_yaml(TINY_XGB)
-    result = invoke("search", str(path), "--algo=", "--max-evals=", "--seed=", "--timeout=")
+    result = invoke(
+        "search",
+        str(path),
+        "--algo=",
+        "--max-evals=",
+        "--seed=",
+        "--timeout=",
+        "--trial-timeout=",
+        "--trial-memory-mb=",
+    )
     assert result.exit_code == 0, result.output
     assert "4 trials" in result.output
 
@@ -52,6 +61,11 @@ def test_blank_options_mean_as_in_the_file(write_yaml, client):
         (["--max-evals", "many"], "'many' is not a number"),
         (["--seed", "-1"], "option --seed: search.seed"),
         (["--timeout", "-5"], "option --timeout: search.timeout"),
+        (
+            ["--trial-timeout", "0"],
+            "option --trial-timeout: search.trial_timeout: Input should be greater than 0",
+        ),
+        (["--trial-memory-mb", "10"], "option --trial-memory-mb: search.trial_memory_mb"),
         (["--algo", "bayes"], "'bayes' is not one of"),
     ],
 )
@@ -169,3 +183,27 @@ def test_the_parent_run_note_summarises_the_search_and_its_registration(tiny, cl
     run_id = output.split("Parent run: ")[1].split()[0]
     note = client.get_run(run_id).data.tags["mlflow.note.content"]
     assert f"not yet (`hpo register --run {run_id}`)" in note and f"none yet (`hpo report {run_id}`)" in note
+
+
+def test_the_closing_line_says_where_the_wait_went_when_it_was_not_the_trials():
+    from hpo_plugin.fronts.cli.search import where_the_time_went
+
+    slow_start = {
+        "preparing (data, the objective's imports)": 10.0,
+        "the tracking store": 9.0,
+        "trials": 20.0,
+    }
+    assert where_the_time_went(slow_start, 40.0) == (
+        "starting (imports, the experiment file) 1.0 s, preparing (data, the objective's imports) 10.0 s, "
+        "the tracking store 9.0 s, trials 20.0 s"
+    )
+    assert where_the_time_went({"preparing (data, the objective's imports)": 0.5, "trials": 60.0}, 61.0) == ""
+
+
+def test_a_search_with_a_trial_timeout_from_the_command_line(write_yaml, client):
+    result = invoke("search", str(write_yaml(TINY_XGB)), "--trial-timeout", "120", "--max-evals", "2")
+    assert result.exit_code == 0, result.output
+    (parent,) = [r for r in client.search_runs(["1"]) if r.data.tags.get("hpo.role") == "search"]
+    assert (
+        parent.data.params["search.trial_timeout"] == "120.0" and "2 trials (2 ok, 0 failed)" in result.output
+    )

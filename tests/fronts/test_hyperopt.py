@@ -518,3 +518,26 @@ def test_a_param_name_mlflow_rejects_is_logged_under_a_name_it_accepts(client):
     fmin(lambda p: p["lr (log)"], {"lr (log)": hp.uniform("lr", 0, 1)}, max_evals=2, trials=trials)
     runs = trial_runs(client, trials.parent_run_id)
     assert {r.info.status for r in runs} == {"FINISHED"} and all("lr :log:" in r.data.params for r in runs)
+
+
+def _hangs_below(point):
+    if point < 0.15:
+        time.sleep(3600)
+    return point
+
+
+def test_fmin_takes_a_trial_timeout_and_the_search_goes_on(client):
+    trials = MlflowTrials(trial_timeout=2)
+    best = fmin(
+        _hangs_below,
+        hp.uniform("x", 0.2, 1),
+        max_evals=3,
+        trials=trials,
+        points_to_evaluate=[{"x": 0.1}],
+        show_progressbar=False,
+    )
+    assert best["x"] >= 0.2 and len(trials.trials) == 3
+    failed = [r for r in trials.results if r["status"] == "fail"]
+    assert [r["error"] for r in failed] == ["timed out after 2 s"]
+    run = client.get_run(failed[0]["run_id"])
+    assert run.info.status == "FAILED" and run.data.params["value"] == "0.1"

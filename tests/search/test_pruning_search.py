@@ -166,7 +166,7 @@ def test_the_pruner_decides_across_worker_processes_and_spark_tasks(write_yaml, 
 
 
 def test_a_spark_task_reads_the_trials_finished_after_it_started_from_mlflow(write_yaml, client):
-    from hpo_plugin.executors.spark import Curves, _Refreshed
+    from hpo_plugin.executors.spark_task import Curves, _Refreshed
 
     result = run_search(load_experiment(function_experiment(write_yaml)))
     parent = client.get_run(result.parent_run_id)

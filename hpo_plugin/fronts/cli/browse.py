@@ -25,18 +25,34 @@ def list_command(fmt, tracking_uri, experiment_name) -> None:
 
 
 @click.command()
-@click.argument("run_id")
+@click.argument("run_id", required=False)
+@click.option("--run", "trial_run", default=None, help="A trial's run id: its params, error and traceback.")
 @click.option("--top", "k", type=click.IntRange(min=1), default=5, show_default=True)
 @format_option
 @tracking_options
 @reports_errors
-def show(run_id, k, fmt, tracking_uri, experiment_name) -> None:
-    """The top trials of search RUN_ID, its best params and its registered versions."""
+def show(run_id, trial_run, k, fmt, tracking_uri, experiment_name) -> None:
+    """The top trials of search RUN_ID, its best params and its registered versions; or, with
+    --run, one trial (a failed one's error and whole traceback)."""
     import json
 
-    from hpo_plugin.browse import registered_versions, summary, top_trials
+    from hpo_plugin.browse import registered_versions, summary, top_trials, trial
 
+    if (run_id is None) == (trial_run is None):
+        raise click.UsageError("give a search's RUN_ID, or --run with a trial's run id")
     client = mlflow_client(tracking_uri)
+    if trial_run is not None:
+        info = trial(client, trial_run)
+        if fmt == "json":
+            click.echo(json.dumps(info, default=str))
+            return
+        click.echo(f"trial {info['trial']} ({info['status']}), run {info['run_id']}: params {info['params']}")
+        click.echo(f"metrics {info['metrics']}" if info["metrics"] else "no metrics")
+        if info["error"]:
+            click.echo(f"error: {info['error']}")
+        if info["traceback"]:
+            click.echo(info["traceback"].rstrip("\n"))
+        return
     info, top = summary(client, run_id), top_trials(client, run_id, k)
     versions = registered_versions(client, run_id)
     if fmt == "json":

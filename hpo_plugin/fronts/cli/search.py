@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import click
 
@@ -21,7 +22,19 @@ from hpo_plugin.fronts.cli.options import Blankable, reports_errors, tracking_op
 )
 @click.option("--max-evals", type=Blankable(int), default="", help="Number of trials.")
 @click.option("--seed", type=Blankable(int), default="", help="Seed of the search.")
-@click.option("--timeout", type=Blankable(float), default="", help="Stop after this many seconds.")
+@click.option("--timeout", type=Blankable(float), default="", help="Start no trial after this many seconds.")
+@click.option(
+    "--trial-timeout",
+    type=Blankable(float),
+    default="",
+    help="Stop (and fail) a trial after this many seconds.",
+)
+@click.option(
+    "--trial-memory-mb",
+    type=Blankable(int),
+    default="",
+    help="Stop (and fail) a trial past this much memory.",
+)
 @click.option(
     "--executor",
     type=click.Choice(["", *sorted(EXECUTORS)]),
@@ -60,6 +73,8 @@ def search(
     max_evals,
     seed,
     timeout,
+    trial_timeout,
+    trial_memory_mb,
     executor,
     parallelism,
     spark_master,
@@ -73,6 +88,7 @@ def search(
     experiment_name,
 ) -> None:
     """Run the search defined in EXPERIMENT (a YAML file)."""
+    started = time.perf_counter()
     enabled = _register_choice(register, register_setting)
     from hpo_plugin.tracking.writer import prestart
 
@@ -86,6 +102,8 @@ def search(
         "search.max_evals": max_evals,
         "search.seed": seed,
         "search.timeout": timeout,
+        "search.trial_timeout": trial_timeout,
+        "search.trial_memory_mb": trial_memory_mb,
         "executor.name": executor or None,
         "executor.parallelism": parallelism,
         "executor.spark_master": spark_master or None,
@@ -102,7 +120,7 @@ def search(
         progress=progress,
         resume=resume or None,
     )
-    print_search_result(config, result)
+    print_search_result(config, result, started)
     if result.registration is None:
         click.echo(f"Not registered: {result.not_registered}")
     else:
@@ -122,18 +140,31 @@ def describe_registration(registration) -> None:
     click.echo(f"Load it: mlflow.pyfunc.load_model('models:/{registration.name}@champion')")
 
 
-def print_search_result(config, result) -> None:
-    """Where the results are and how to open them."""
+def where_the_time_went(phases: dict[str, float], waited: float) -> str:
+    """The phases of a wait, when more than the trials took a noticeable part of it (else "")."""
+    steps = {"starting (imports, the experiment file)": waited - sum(phases.values()), **phases}
+    other = waited - steps.get("trials", 0.0)
+    if other < max(1.0, 0.1 * waited):
+        return ""
+    return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in steps.items() if seconds >= 0.05)
+
+
+def print_search_result(config, result, started: float | None = None) -> None:
+    """Where the results are and how to open them; ``started``: perf_counter when the user's
+    wait began (the command's start), else the search's phases alone count."""
     import mlflow
 
     metric = config.objective.metric
     best = result.best
     uri = mlflow.get_tracking_uri()
+    waited = time.perf_counter() - started if started is not None else sum(result.phases.values())
     click.echo(
-        f"Search finished in {result.elapsed_s:.1f} s: {len(result.records)} trials "
+        f"Search finished in {waited:.1f} s: {len(result.records)} trials "
         f"({result.n_ok} ok, {f'{result.n_pruned} pruned, ' if result.n_pruned else ''}"
         f"{result.n_failed} failed)."
     )
+    if where := where_the_time_went(result.phases, waited):
+        click.echo(f"Time: {where}")
     if not config.objective.builtin:  # a function or entry point: its loss, and its own model
         click.echo(f"Best: {best.name} (run {best.run_id}) loss={best.loss:.6g}")
     else:
