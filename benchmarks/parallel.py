@@ -58,7 +58,7 @@ def throughput(
     result = run_search(config)
     elapsed = time.perf_counter() - started  # the whole call: setup and worker start-up included
     finished = [r for r in result.records if r.status == "FINISHED"]
-    fit = statistics.fmean(r.metrics["fit_time_s"] for r in finished)
+    fit = statistics.fmean(r.metrics["fit_s"] for r in finished)
     ends = sorted(r.end_ms for r in finished)
     steady = 60_000 * (len(ends) - 1) / (ends[-1] - ends[0])
     return {

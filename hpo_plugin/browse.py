@@ -22,6 +22,7 @@ from hpo_plugin.tracking.schema import (
     load_trials,
     paged,
     search_parent,
+    tradeoffs_of,
 )
 
 
@@ -87,6 +88,25 @@ def top_trials(client: MlflowClient, run_id: str, k: int) -> pd.DataFrame:
     columns = ["number", "status", "loss", "run_id"] + [c for c in frame.columns if c.startswith("param_")]
     best = completed(frame).nsmallest(k, "loss")[columns]
     return best.rename(columns=lambda c: c.removeprefix("param_"))
+
+
+def pareto_front(client: MlflowClient, run_id: str) -> pd.DataFrame | None:
+    """The trials on a search's Pareto front (its runs tagged ``hpo.pareto``), by loss: number,
+    loss, each further objective and constrained metric, run id, params. None: the search has
+    no trade-offs."""
+    trials = load_trials(client, run_id)
+    tradeoffs = tradeoffs_of(trials.parent)
+    if not tradeoffs.active:
+        return None
+    frame = trials.frame
+    if frame.empty or "pareto" not in frame:
+        return pd.DataFrame()
+    named = [f"metric_{n}" for n in tradeoffs.names if f"metric_{n}" in frame]
+    columns = ["number", "loss", *named, "run_id"] + [c for c in frame.columns if c.startswith("param_")]
+    on = frame[frame["pareto"].eq(True)].sort_values("loss")[columns]
+    return on.rename(columns=lambda c: c.removeprefix("param_").removeprefix("metric_")).reset_index(
+        drop=True
+    )
 
 
 def registered_versions(client: MlflowClient, run_id: str) -> list[str]:

@@ -141,3 +141,12 @@ def score(model, X, y: np.ndarray, task: str, n_classes: int) -> dict[str, float
         else float(m.fn(y, pred, proba, task, n_classes))
         for m in metrics_for(task)
     }
+
+
+# What every built-in model's trial measures besides its scores (lower is better), for
+# ``objective.also`` and ``objective.constraints``.
+MODEL_MEASURES = {
+    "fit_s": "seconds to fit the trial's model (all folds)",
+    "predict_ms": "median milliseconds to predict 1,000 validation rows",
+    "model_mb": "the pickled model's size in MB",
+}

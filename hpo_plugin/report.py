@@ -27,6 +27,7 @@ from hpo_plugin.tracking.schema import (
     completed,
     load_trials,
     pruned,
+    tradeoffs_of,
 )
 
 REPORT_DIR = "report"
@@ -86,6 +87,8 @@ def build_report(trials: SearchTrials, out_dir: Path) -> dict[str, float]:
         "params": _params,
         "importance": lambda t: _importance_plot(scores),
     }
+    if pareto_axes(trials):
+        figures["pareto"] = _pareto
     for name, draw in figures.items():
         figure = draw(trials)
         figure.savefig(out_dir / f"{name}.png", dpi=90, bbox_inches="tight")
@@ -187,6 +190,56 @@ def _importance_plot(scores: dict[str, float]):
     return figure
 
 
+def pareto_axes(trials: SearchTrials) -> list[tuple[str, str]]:
+    """(column, label) of what a search with trade-offs plots against each other: the loss and
+    each further objective, or, with constraints alone, the loss and each constrained metric."""
+    tradeoffs = tradeoffs_of(trials.parent)
+    if not tradeoffs.active or not len(trials.frame):
+        return []
+    names = [g.name for g in tradeoffs.also] or [b.name for b in tradeoffs.constraints]
+    return [("loss", "loss")] + [(f"metric_{n}", n) for n in names if f"metric_{n}" in trials.frame]
+
+
+def _pareto(trials: SearchTrials):
+    """Every judged trial in objective space (infeasible ones grey), the front in orange and,
+    for two objectives, joined as a staircase; more objectives: every pair."""
+    import matplotlib.pyplot as plt
+
+    axes_of = pareto_axes(trials)
+    frame = completed(trials.frame)
+    frame = frame[frame[[c for c, _ in axes_of]].notna().all(axis=1)]
+    pairs = [(a, b) for i, a in enumerate(axes_of) for b in axes_of[i + 1 :]]
+    figure, grid = plt.subplots(1, len(pairs), figsize=(6 * len(pairs), 4.5), squeeze=False)
+    feasible = frame["feasible"].ne(False) if "feasible" in frame else pd.Series(True, index=frame.index)
+    front = frame["pareto"].eq(True) if "pareto" in frame else pd.Series(False, index=frame.index)
+    bounds = {b.name: b for b in tradeoffs_of(trials.parent).constraints}
+    for ax, ((x, x_label), (y, y_label)) in zip(grid[0], pairs, strict=True):
+        ax.scatter(frame.loc[feasible, x], frame.loc[feasible, y], s=14, color="tab:blue", label="feasible")
+        if (~feasible).any():
+            ax.scatter(
+                frame.loc[~feasible, x],
+                frame.loc[~feasible, y],
+                s=14,
+                marker="x",
+                color="tab:gray",
+                label="infeasible",
+            )
+        on = frame[front].sort_values(x)
+        ax.scatter(on[x], on[y], s=40, color="tab:orange", edgecolor="black", label="Pareto front", zorder=3)
+        if len(pairs) == 1 and len(on) > 1:
+            ax.step(on[x], on[y], where="post", color="tab:orange")
+        for label, draw in ((x_label, ax.axvline), (y_label, ax.axhline)):
+            if (bound := bounds.get(label)) is not None:
+                for value in (bound.high, bound.low):
+                    if value is not None:
+                        draw(value, color="tab:red", linestyle="--", linewidth=1)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.legend(fontsize=8)
+    figure.suptitle("Trade-offs: the Pareto front")
+    return figure
+
+
 def _html(trials: SearchTrials, scores: dict[str, float], out_dir: Path) -> str:
     parent = trials.parent
     best = best_params(parent)
@@ -202,7 +255,8 @@ def _html(trials: SearchTrials, scores: dict[str, float], out_dir: Path) -> str:
     images = "".join(
         f'<h2>{name.replace("_", " ").title()}</h2><img alt="{name}" src="data:image/png;base64,'
         f'{base64.b64encode((out_dir / f"{name}.png").read_bytes()).decode()}">'
-        for name in PLOTS
+        for name in (*PLOTS, "pareto")
+        if (out_dir / f"{name}.png").exists()
     )
     frame = trials.frame
     status = frame["status"].where(~pruned(frame), "PRUNED") if len(frame) else frame

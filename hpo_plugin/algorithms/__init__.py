@@ -22,6 +22,7 @@ from hpo_plugin.algorithms.grid import GridSearch
 from hpo_plugin.algorithms.points import StartFrom, Suggest
 from hpo_plugin.algorithms.tpe import TUNED_TPE, TpeSettings
 from hpo_plugin.space import Param
+from hpo_plugin.tradeoffs import NO_TRADEOFFS, Tradeoffs
 
 __all__ = ["ALGORITHMS", "AlgorithmInput", "Suggest", "build_algorithm"]
 
@@ -34,6 +35,7 @@ class AlgorithmInput:
     seed: int
     start_points: tuple[dict[str, Any], ...] = ()
     tpe: TpeSettings | None = None  # set: hyperopt's raw TPE with these settings, no start points
+    tradeoffs: Tradeoffs = NO_TRADEOFFS  # objective.also, objective.constraints (gp models them)
 
 
 def _atpe(spec: AlgorithmInput) -> Suggest:
@@ -45,7 +47,7 @@ def _atpe(spec: AlgorithmInput) -> Suggest:
 def _gp(spec: AlgorithmInput) -> Suggest:
     from hpo_plugin.algorithms.gp import GaussianProcessSearch  # numpy/scipy only, on first use
 
-    inner = GaussianProcessSearch(spec.space).suggest
+    inner = GaussianProcessSearch(spec.space, tradeoffs=spec.tradeoffs).suggest
     return StartFrom(list(spec.start_points), inner).suggest if spec.start_points else inner
 
 

@@ -12,7 +12,13 @@ Over our own space definition (a tree: a choice's option may carry its own sub-s
   hyperparameters maximising the marginal likelihood under weak priors (:class:`GaussianProcess`);
 - expected improvement over the lowest predicted score at a trial, maximised over candidates:
   draws from the prior plus perturbations of the best trials' numeric parameters;
-- the first ``n_startup`` proposals are random draws from the prior.
+- the first ``n_startup`` proposals are random draws from the prior;
+- with trade-offs (``objective.also``, ``objective.constraints``): each proposal scalarises the
+  objectives with random weights (ParEGO's augmented Chebyshev over their normal scores), so
+  successive proposals aim at different parts of the Pareto front, and each constraint's
+  metric has a GP of its own: the acquisition is the expected improvement over the best
+  feasible prediction times the probability that the candidate meets every constraint (while
+  no trial is feasible yet, that probability alone).
 
 Chosen on the tuning spaces of ``benchmarks/search_quality.py`` (10 seeds; its README).
 
@@ -38,6 +44,7 @@ from hpo_plugin.algorithms.axes import Axis, prior_point
 from hpo_plugin.algorithms.points import propose
 from hpo_plugin.hyperopt_protocol import point_vals
 from hpo_plugin.space import CHOICE, Param
+from hpo_plugin.tradeoffs import NO_TRADEOFFS, Tradeoffs
 
 
 @dataclass(frozen=True)
@@ -201,17 +208,22 @@ class GaussianProcessSearch:
     local_scale: float = 0.1  # of a numeric parameter's range
     max_points: int = 100  # beyond this the GP sees the best half and the latest half
     plugin: bool = True  # improve on the lowest predicted loss at a trial (False: the lowest score)
+    tradeoffs: Tradeoffs = NO_TRADEOFFS
 
     def suggest(self, new_ids, domain, trials, seed) -> list[dict[str, Any]]:
         rng = np.random.default_rng(seed)
-        history = observations(trials)
+        traded = self.tradeoffs.active
+        history = tradeoff_observations(trials) if traded else observations(trials)
         points = []
         for _ in new_ids:
             if len(history) < self.n_startup:
                 points.append(prior_point(self.space, rng, {}))
+            elif traded:
+                points.append(self._propose_traded(history, rng))
             else:
                 points.append(self._propose(history, rng))
-            history.append((points[-1], math.inf))  # pending: the next one of a batch goes elsewhere
+            pending = (points[-1], None, None) if traded else (points[-1], math.inf)
+            history.append(pending)  # the next one of a batch goes elsewhere
         return propose(new_ids, domain, trials, points)
 
     @functools.cached_property
@@ -233,6 +245,87 @@ class GaussianProcessSearch:
         incumbent = float(gp.predict(X)[0].min()) if self.plugin else float(y.min())
         ei = expected_improvement(mean, std, incumbent)
         return coords.decode(candidates[int(np.argmax(ei))])
+
+    def _propose_traded(self, history: list[tuple[dict, Any, Any]], rng: np.random.Generator) -> dict:
+        """EI on a randomly weighted scalarisation of the objectives, times the probability
+        of meeting every constraint (see the module's docstring)."""
+        coords = self.coordinates
+        history = _subset_traded(history, self.max_points)
+        X = np.array([coords.encode(point) for point, _, _ in history])
+        y = normal_scores(self._scalarised(history, rng))
+        gp = GaussianProcess.fit(X, y)
+        feasible = np.array([c is not None and self._meets(c) for _, _, c in history])
+        order = [i for i in np.argsort(y, kind="stable") if feasible[i]] or list(np.argsort(y, kind="stable"))
+        candidates = np.vstack(
+            [coords.sample(rng, self.n_candidates)]
+            + [coords.perturb(X[i], rng, self.n_local, self.local_scale) for i in order[: self.n_best]]
+        )
+        pof = self._feasibility(X, history, candidates)
+        if not feasible.any():
+            return coords.decode(candidates[int(np.argmax(pof))])
+        mean, std = gp.predict(candidates)
+        incumbent = float(gp.predict(X[feasible])[0].min()) if self.plugin else float(y[feasible].min())
+        return coords.decode(candidates[int(np.argmax(expected_improvement(mean, std, incumbent) * pof))])
+
+    def _scalarised(self, history: list[tuple[dict, Any, Any]], rng: np.random.Generator) -> np.ndarray:
+        """Each trial's objectives (normal scores per objective) under random weights: augmented
+        Chebyshev; a failed or pending trial is infinitely bad."""
+        done = [i for i, (_, o, _) in enumerate(history) if o is not None]
+        out = np.full(len(history), math.inf)
+        if not done:
+            return out
+        values = np.array([history[i][1] for i in done], dtype=float)
+        scores = np.column_stack([normal_scores(values[:, j]) for j in range(values.shape[1])])
+        weights = rng.dirichlet(np.ones(values.shape[1]))
+        out[done] = (scores * weights).max(axis=1) + 0.05 * (scores * weights).sum(axis=1)
+        return out
+
+    def _meets(self, constrained: Sequence[float]) -> bool:
+        return all(
+            b.violation(v) == 0.0 for b, v in zip(self.tradeoffs.constraints, constrained, strict=True)
+        )
+
+    def _feasibility(self, X: np.ndarray, history: list, candidates: np.ndarray) -> np.ndarray:
+        """The probability that each candidate meets every constraint (a GP per constraint, on
+        the judged trials' values, standardised)."""
+        pof = np.ones(len(candidates))
+        judged = [i for i, (_, _, c) in enumerate(history) if c is not None]
+        if len(judged) < 2:
+            return pof
+        for j, bound in enumerate(self.tradeoffs.constraints):
+            values = np.array([history[i][2][j] for i in judged], dtype=float)
+            centre, scale = values.mean(), values.std() or 1.0
+            gp = GaussianProcess.fit(X[judged], (values - centre) / scale)
+            mean, std = gp.predict(candidates)
+            std = np.maximum(std, 1e-9)
+            if bound.high is not None:
+                pof *= ndtr(((bound.high - centre) / scale - mean) / std)
+            if bound.low is not None:
+                pof *= ndtr((mean - (bound.low - centre) / scale) / std)
+        return pof
+
+
+def tradeoff_observations(trials) -> list[tuple[dict[str, Any], Any, Any]]:
+    """Every trial's point, objectives and constrained values (None: failed, running, or not
+    judged), in trial order."""
+    found = []
+    for t in trials.trials:
+        result = t.get("result") or {}
+        done = t.get("state") == JOB_STATE_DONE and result.get("status") == STATUS_OK
+        objectives = result.get("objectives") if done else None
+        constrained = result.get("constrained") if done else None
+        found.append((point_vals(t["misc"]), objectives, constrained))
+    return found
+
+
+def _subset_traded(history: list, limit: int) -> list:
+    """At most ``limit`` trials: the judged ones with the lowest primary loss and the latest."""
+    if len(history) <= limit:
+        return history
+    primary = [o[0] if o is not None else math.inf for _, o, _ in history]
+    best = sorted(range(len(history)), key=lambda i: primary[i])[: limit // 2]
+    latest = range(len(history) - (limit - limit // 2), len(history))
+    return [history[i] for i in sorted(set(best) | set(latest))]
 
 
 def observations(trials) -> list[tuple[dict[str, Any], float]]:

@@ -175,12 +175,13 @@ def run(ctx: TrialContext) -> None:
     objective, uri = ctx.prepared.objective, ctx.spec.tracking_uri
     search = ctx.config.search
     limits = Limits(search.trial_timeout, search.trial_memory_mb)
+    tradeoffs = ctx.config.objective.tradeoffs
     slots = [Slot(objective, uri, ctx.board, limits) for _ in range(ctx.config.executor.workers)]
 
     def serve(trials: PoolTrials, slot: int) -> None:
         sink = _UnlessCancelled(ctx.writer, trials)
         while (doc := trials.take()) is not None:
-            result = run_trial(proposed(ctx, doc), slots[slot].evaluate, sink, ctx.board)
+            result = run_trial(proposed(ctx, doc), slots[slot].evaluate, sink, ctx.board, tradeoffs)
             if trials.cancelled:
                 return
             trials.finish(doc, result)

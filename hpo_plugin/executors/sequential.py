@@ -19,13 +19,13 @@ def run(ctx: TrialContext) -> None:
         return local.run(ctx)
     objective = ctx.prepared.objective
     ctx.writer.open_runs_first = objective.uses_mlflow  # its code logs into its trial's run
-    board = ctx.board
+    board, tradeoffs = ctx.board, ctx.config.objective.tradeoffs
 
     def evaluate(record: TrialRecord):
         return evaluate_trial(objective, record, ctx.spec.tracking_uri, board.reporter(record.number))
 
     def on_trial(point, vals):
         record = new_record(ctx.prepared.space, ctx.numbers.take(), point, vals)
-        return run_trial(record, evaluate, ctx.writer, board)
+        return run_trial(record, evaluate, ctx.writer, board, tradeoffs)
 
     ctx.minimize(on_trial, ctx.trials())

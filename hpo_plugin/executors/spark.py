@@ -29,6 +29,7 @@ from hpo_plugin.executors.trial import hyperopt_result
 from hpo_plugin.tracking.client import absolute_uri, end_run
 from hpo_plugin.tracking.records import FAILED, KILLED, RUNNING, TrialRecord
 from hpo_plugin.tracking.schema import ERROR_TAG, PARENT_RUN_TAG, TRIAL_NUMBER_TAG, curve_metric, paged
+from hpo_plugin.tracking.writer import front_entries, place_in_front
 
 
 def session(master: str):
@@ -63,13 +64,14 @@ def run(ctx: TrialContext) -> None:
     shipped = context.broadcast(ctx.prepared.objective)
     groups = [f"hpo-{spec.parent_run_id}-{slot}" for slot in range(executor.workers)]
     curves = Curves(curve_metric(ctx.config), ctx.config.objective.maximize)
+    tradeoffs = ctx.config.objective.tradeoffs
 
     def serve(trials: PoolTrials, slot: int) -> None:
         context.setJobGroup(groups[slot], "hpo_plugin trials", interruptOnCancel=True)
         limits = Limits(ctx.config.search.trial_timeout, ctx.config.search.trial_memory_mb)
         while (doc := trials.take()) is not None:
             record = proposed(ctx, doc)
-            task = SparkTrial(shipped, spec, record, ctx.board.snapshot(), curves, limits)
+            task = SparkTrial(shipped, spec, record, ctx.board.snapshot(), curves, limits, tradeoffs)
             try:
                 (record,) = context.parallelize([0], 1).mapPartitions(task).collect()
             except Exception as exc:  # the task died (a limit, executor lost) or was cancelled
@@ -80,6 +82,8 @@ def run(ctx: TrialContext) -> None:
                 )
             ctx.board.finish(record)
             ctx.records.append(record)
+            if judged := front_entries([record]):
+                ctx.writer.call("front", place_in_front, judged)
             trials.finish(doc, hyperopt_result(record))
 
     def stop(cancelled: bool) -> None:

@@ -25,6 +25,7 @@ from hpo_plugin.tracking.client import QUIET_MLFLOW
 from hpo_plugin.tracking.records import FINISHED, TrialRecord, now_ms
 from hpo_plugin.tracking.schema import finished_curves
 from hpo_plugin.tracking.writer import ChildRuns, WriterSpec
+from hpo_plugin.tradeoffs import Tradeoffs
 
 _RUNS: dict[tuple[str, str], ChildRuns] = {}  # per Python worker: one MLflow writer per search
 REFRESH_S = 1.0  # how often a pruned trial's task reads the trials finished since it started
@@ -134,6 +135,7 @@ class SparkTrial:
     board: Board  # the search's step values when this trial started
     curves: Curves
     limits: Limits  # search.trial_timeout, search.trial_memory_mb
+    tradeoffs: Tradeoffs  # objective.also, objective.constraints
 
     def __call__(self, partition) -> list[TrialRecord]:
         for _ in partition:  # read to its end, PySpark reuses this Python worker for later tasks
@@ -146,5 +148,5 @@ class SparkTrial:
         ask = _Refreshed(self.board, runs, self.curves, record.number) if self.board.prunes else None
         watch = partial(_limits_watch, self.limits, runs)
         evaluate = partial(_evaluate, objective, self.spec.tracking_uri, Reporter(ask), watch)
-        run_trial(record, evaluate, _Synchronous(runs), self.board)
+        run_trial(record, evaluate, _Synchronous(runs), self.board, self.tradeoffs)
         return [record]

@@ -18,6 +18,7 @@ from hpo_plugin.objectives.base import Objective
 from hpo_plugin.pruners import Board, Reporter, TrialPruned
 from hpo_plugin.space import SearchSpace
 from hpo_plugin.tracking.records import FINISHED, RUNNING, TrialLog, TrialRecord
+from hpo_plugin.tradeoffs import Judged, MissingMetric, Tradeoffs, algo_result
 
 
 class Numbers:
@@ -102,6 +103,24 @@ def _failure(exc: BaseException) -> str:
     return one_line(exc)
 
 
+def judge(record: TrialRecord, tradeoffs: Tradeoffs) -> None:
+    """Give a scored trial its objectives and feasibility; fail it if it lacks a metric the
+    trade-offs name (a function's result key or logged metric, an entry point's metric)."""
+    if not record.scored:
+        return
+    logged = {key: value for key, value, _ in (record.log.metrics if record.log else [])}
+    try:
+        judged = tradeoffs.judge(record.loss, {**logged, **record.metrics})
+    except MissingMetric as exc:
+        record.fail(
+            f"the trial gave no value for {exc}, named in objective.also or objective.constraints; "
+            "return it in the result dict or log it as a metric"
+        )
+        return
+    record.objectives, record.constrained = judged.objectives, judged.constrained
+    record.violation, record.feasible = judged.violation, judged.feasible
+
+
 def _keep_steps(record: TrialRecord, reporter: Reporter, log: TrialLog | None) -> None:
     """The trial's own log (if any), plus its reported steps as metric history."""
     record.steps = dict(reporter.steps)
@@ -127,7 +146,10 @@ def hyperopt_result(record: TrialRecord) -> dict[str, Any]:
     """
     known = {"trial_number": record.number, "run_id": record.run_id}
     if record.status == FINISHED and record.loss is not None:
-        result = {**record.metrics, "status": STATUS_OK, "loss": record.loss, **known}
+        judged = None
+        if record.objectives is not None:
+            judged = Judged(record.objectives, record.constrained or (), record.violation, record.feasible)
+        result = {**record.metrics, "status": STATUS_OK, **algo_result(record.loss, judged), **known}
         return result | ({"pruned_step": record.pruned_step} if record.pruned else {})
     error = record.error or f"pruned at step {record.pruned_step} with no usable value"
     return {"status": STATUS_FAIL, **known, "error": error}
@@ -138,12 +160,15 @@ def run_trial(
     evaluate: Callable[[TrialRecord], Any],
     sink: TrialSink,
     board: Board | None = None,
+    tradeoffs: Tradeoffs | None = None,
 ) -> dict[str, Any]:
-    """The trial protocol: open its run, evaluate it, give it to the board, record it;
-    hyperopt's result for it."""
+    """The trial protocol: open its run, evaluate it, judge it under the trade-offs, give it to
+    the board, record it; hyperopt's result for it."""
     sink.started(record)
     if record.status == RUNNING:  # a sink that could not open the trial's run has failed it
         model = evaluate(record)
+        if tradeoffs is not None and tradeoffs.active:
+            judge(record, tradeoffs)
         if board is not None:
             board.finish(record)
         sink.finished(record, model)

@@ -103,6 +103,7 @@ def build_objective(
             n_threads,
             objective.maximize,
             objective.env_manager,
+            objective.tradeoffs.names,
         )
     if config.uses_function:
         spec = None if fn is not None else config.objective.function

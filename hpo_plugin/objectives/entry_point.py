@@ -39,6 +39,7 @@ class EntryPointObjective:
     n_threads: int
     maximize: bool = False
     env_manager: str = "local"
+    tradeoffs: tuple[str, ...] = ()  # metrics it logs that objective.also/constraints name
     refits = False
     uses_mlflow = True  # the entry point logs into its trial's run: the run is opened first
 
@@ -91,7 +92,8 @@ class EntryPointObjective:
             raise TrialFailed(f"entry point {self.entry_point!r} logged {self.metric}={value}")
         outputs = logged.outputs.model_outputs if logged.outputs else []
         model_id = outputs[-1].model_id if outputs else None
-        return TrialOutcome(-value if self.maximize else value, {}, None, model_id=model_id)
+        named = {k: v for k, v in logged.data.metrics.items() if k in self.tradeoffs}
+        return TrialOutcome(-value if self.maximize else value, named, None, model_id=model_id)
 
     def _follow(self, submitted, client, run_id: str, reporter: Reporter) -> bool:
         """Report each new step of the metric while the entry point runs; stop it (raising

@@ -31,6 +31,7 @@ from hpo_plugin.models.pipelines import (
     for_estimator,
 )
 from hpo_plugin.objectives.base import TrialFailed, TrialOutcome
+from hpo_plugin.objectives.measures import measure
 from hpo_plugin.objectives.rounds import Curve, reports_rounds, reports_rounds_class, with_curve
 from hpo_plugin.pruners import Reporter
 from hpo_plugin.space import names
@@ -60,6 +61,7 @@ class EstimatorObjective:
                 f"{config.objective.metric} does not apply to a {task} task",
             )
         _check_pruning(config, task)
+        _check_tradeoffs(config, task)
         for i, candidate in enumerate(config.candidates):
             field = "family" if candidate.family else "estimator"
             key = f"model.{field}" if config.model is not None else f"models.{i}.{field}"
@@ -145,7 +147,8 @@ class EstimatorObjective:
         if len(d.folds) > 1:
             # The trial's model is the configuration trained on all the search data.
             model = _fit(clone(template), d.X_search, d.y_search, self.seed, kwargs)
-        metrics["fit_time_s"] = fit_time
+        metrics["fit_s"] = fit_time
+        metrics.update(measure(self.config.objective.tradeoffs.names, model, d.X_search.iloc[val]))
         return TrialOutcome(self.loss_of(value), metrics, model)
 
     def _report_folds(self, per_fold: list[dict[str, float]], reporter: Reporter) -> None:
@@ -174,6 +177,21 @@ def _check_pruning(config: ExperimentConfig, task: str) -> None:
             "with a holdout split only xgboost and lightgbm trials report steps (every report_every "
             "rounds); set objective.validation.cv to report after each fold, or remove search.pruning",
         )
+
+
+def _check_tradeoffs(config: ExperimentConfig, task: str) -> None:
+    """ConfigError for a ``val_<metric>`` in ``objective.also``/``constraints`` that ``task``'s
+    trials do not score."""
+    scored = {f"val_{m.name}" for m in metrics_for(task)}
+    objective = config.objective
+    for key, named in (
+        ("objective.also", [a.name for a in objective.also]),
+        ("objective.constraints", objective.constraints),
+    ):
+        if bad := sorted(n for n in named if n.startswith("val_") and n not in scored):
+            raise ConfigError(
+                config.source, key, f"a {task} task's trials do not score {bad}; choose from {sorted(scored)}"
+            )
 
 
 EARLY_STOPPING_SHARE = 0.15  # of a fit's training rows, held out to pick the best boosting round

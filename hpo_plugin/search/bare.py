@@ -17,15 +17,16 @@ def run_bare(config: ExperimentConfig) -> tuple[TrialRecord, dict[str, float], f
     started = time.perf_counter()
     prepared = prepare_search(config)
     sink, board = NoSink(), new_board(config.search)
+    tradeoffs = config.objective.tradeoffs
 
     def evaluate(record: TrialRecord):
         return evaluate_trial(prepared.objective, record, reporter=board.reporter(record.number))
 
     def on_trial(point, vals):
         record = new_record(prepared.space, len(sink.records) + 1, point, vals)
-        return run_trial(record, evaluate, sink, board)
+        return run_trial(record, evaluate, sink, board, tradeoffs)
 
     minimize(prepared, on_trial)
-    best = min((r for r in sink.records if r.scored), key=lambda r: r.loss)
+    best = min((r for r in sink.records if r.scored and r.feasible is not False), key=lambda r: r.loss)
     test_metrics = prepared.objective.refit_and_test(best.params)[1] if prepared.objective.refits else {}
     return best, test_metrics, time.perf_counter() - started

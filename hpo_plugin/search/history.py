@@ -39,6 +39,7 @@ from hpo_plugin.tracking.schema import (
     logged_params,
     search_parent,
 )
+from hpo_plugin.tradeoffs import Judged, MissingMetric, Tradeoffs, algo_result
 
 
 @dataclass
@@ -151,6 +152,7 @@ def load_history(
     trials = warm.trials if warm else Trials()
     records: list[TrialRecord] = []
     next_number = 1
+    tradeoffs = config.objective.tradeoffs
     for row in frame.to_dict("records") if len(frame) else []:
         next_number = max(next_number, int(row["number"]) + 1)
         if row["status"] == RUNNING:
@@ -163,10 +165,13 @@ def load_history(
             raise ConfigError(
                 config.source, "space", f"trial {row['number']} of search {parent_run_id} does not fit it"
             )
-        ok = row["status"] == FINISHED and math.isfinite(row["loss"])
-        result = {"status": STATUS_OK, "loss": float(row["loss"])} if ok else {"status": STATUS_FAIL}
+        record = _record(client, row, space.trial_params(space.point_of(vals)))
+        judged = _judged(record, tradeoffs)
+        result = {"status": STATUS_FAIL}
+        if row["status"] == FINISHED and math.isfinite(row["loss"]):
+            result = {"status": STATUS_OK, **algo_result(float(row["loss"]), judged)}
         insert_done(trials, vals, result, labels)
-        records.append(_record(client, row, space.trial_params(space.point_of(vals))))
+        records.append(record)
     if config.search.pruning is not None:  # the resumed pruner compares with their curves too
         key = curve_metric(config)
         for record in (r for r in records if r.status == FINISHED):
@@ -174,6 +179,19 @@ def load_history(
             record.steps = {step: loss_of(value, config.objective.maximize) for step, value in values.items()}
     trials.refresh()
     return History(trials, records, next_number, warm.n_warm if warm else 0)
+
+
+def _judged(record: TrialRecord, tradeoffs: Tradeoffs) -> Judged | None:
+    """An earlier trial under the trade-offs, from what its run logged (as when it ran)."""
+    if not tradeoffs.active or not record.scored:
+        return None
+    try:
+        judged = tradeoffs.judge(record.loss, record.metrics)
+    except MissingMetric:  # it ran before the trade-offs named this metric: never on the front
+        return None
+    record.objectives, record.constrained = judged.objectives, judged.constrained
+    record.violation, record.feasible = judged.violation, judged.feasible
+    return judged
 
 
 def _record(client: MlflowClient, row: dict, params: dict[str, Any]) -> TrialRecord:

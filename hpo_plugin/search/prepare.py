@@ -80,6 +80,7 @@ def _algorithm(config: ExperimentConfig, start: tuple[dict[str, Any], ...]) -> S
         return algo
     try:
         raw_tpe = config.search.tpe.settings if config.search.tpe else None
-        return build_algorithm(algo, AlgorithmInput(config.space, config.search.seed, start, raw_tpe))
+        spec = AlgorithmInput(config.space, config.search.seed, start, raw_tpe, config.objective.tradeoffs)
+        return build_algorithm(algo, spec)
     except SpaceError as exc:
         raise ConfigError(config.source, "search.algo", str(exc)) from None

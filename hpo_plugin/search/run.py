@@ -36,7 +36,7 @@ for _name in ("hyperopt", "hyperopt-spark", "py4j"):
 class SearchResult:
     parent_run_id: str
     experiment_id: str
-    best: TrialRecord
+    best: TrialRecord | None  # None: constraints no trial met (``not_registered`` says so)
     records: tuple[TrialRecord, ...]
     test_metrics: dict[str, float]
     model_id: str | None  # None: a function objective whose trials logged no model
@@ -95,7 +95,10 @@ def run_search(
         clock.lap("trials")
         records, best, test_metrics, model_id = finish(search.ctx, client, search.models, search.parent_id)
         clock.lap("refit and summary" if prepared.objective.refits else "summary")
-    registration, why_not = _register(client, config, search.parent_id, model_id)
+    if best is None:
+        registration, why_not = None, no_feasible_trial(config, records)
+    else:
+        registration, why_not = _register(client, config, search.parent_id, model_id)
     clock.lap("registration")
     warm = search.warm
     return SearchResult(
@@ -138,6 +141,13 @@ def _register(
         return None, "no trial logged a model (return one as result['model'], or log it with MLflow)"
     name, margin = config.registered_model_name, config.registration.margin
     return register_search(client, parent_id, name, margin), ""
+
+
+def no_feasible_trial(config: ExperimentConfig, records) -> str:
+    """Why a search with constraints has no final model, in a line."""
+    bounds = "; ".join(b.text() for b in config.objective.tradeoffs.constraints)
+    judged = sum(r.feasible is False for r in records)
+    return f"no trial met the constraints ({bounds}; {judged} judged trials missed them): nothing registered"
 
 
 def _connect(tracking_uri: str | None) -> MlflowClient:

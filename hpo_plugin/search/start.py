@@ -131,6 +131,7 @@ def _start_trials(
         models.signature,
         models.input_example,
         models.served,
+        keeps_front=prepared.config.objective.tradeoffs.active,
     )
     writer = TrialWriter(spec, history=history.records if history else ())
     # A resumed search's settings are logged already, unless it died before its writer did that.

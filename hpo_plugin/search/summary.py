@@ -7,6 +7,7 @@ from mlflow.tracking import MlflowClient
 from hpo_plugin.errors import SearchError, one_line
 from hpo_plugin.executors.context import TrialContext
 from hpo_plugin.models.logged import ModelLogger
+from hpo_plugin.tracking.front import log_front
 from hpo_plugin.tracking.note import write_note
 from hpo_plugin.tracking.parent import log_summary, write_final_model
 from hpo_plugin.tracking.records import TrialRecord
@@ -15,8 +16,11 @@ from hpo_plugin.tracking.schema import FINAL_ROLE, ROLE_TAG
 
 def finish(
     ctx: TrialContext, client: MlflowClient, models: ModelLogger, parent_id: str
-) -> tuple[list[TrialRecord], TrialRecord, dict[str, float], str | None]:
-    """Every trial's record, the best, its test metrics and the final model's id.
+) -> tuple[list[TrialRecord], TrialRecord | None, dict[str, float], str | None]:
+    """Every trial's record, the best, its test metrics and the final model's id (the best:
+    None where the experiment has constraints and no trial met them).
+
+    With trade-offs, the best is the feasible trial with the lowest primary loss.
 
     A refitting objective's final model is the best params refit on train+validation: the refit
     of hyperopt's best overlaps the writer's last logs; if that trial's model failed to log, the
@@ -25,7 +29,8 @@ def finish(
     """
     prepared, writer = ctx.prepared, ctx.writer
     refits = prepared.objective.refits
-    scored = [r for r in writer.records + ctx.records if r.scored]
+    tradeoffs = prepared.config.objective.tradeoffs
+    scored = [r for r in writer.records + ctx.records if r.scored and r.feasible is not False]
     tentative = min(scored, key=lambda r: r.loss) if scored and refits else None
     test_metrics: dict[str, float] = {}
     if tentative is not None:
@@ -39,6 +44,15 @@ def finish(
         log_summary(client, parent_id, records, None, {}, None)
         write_note(client, parent_id)
         raise SearchError(_all_failed(records))
+    if tradeoffs.active:
+        log_front(client, parent_id, records, tradeoffs)
+    eligible = [r for r in eligible if r.feasible is not False]  # with constraints: the feasible
+    if not eligible:
+        log_summary(client, parent_id, records, None, {}, None)
+        write_note(client, parent_id)
+        if prepared.config.search.report:
+            _report(client, parent_id)
+        return records, None, {}, None
     best = min(eligible, key=lambda r: r.loss)
     if refits:
         test_metrics, model_id = _final_refit(ctx, client, models, parent_id, best, tentative, test_metrics)

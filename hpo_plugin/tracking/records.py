@@ -50,6 +50,12 @@ class TrialRecord:
     # as hyperopt evaluated it (the params are that point flattened, for MLflow).
     point: tuple[Any, ...] = ()
     vals: dict[str, Any] | None = None  # hyperopt's point (label -> value): what resume reads back
+    # With trade-offs (objective.also / constraints), set when the trial is judged: the primary
+    # loss and each further objective as losses, each constraint's metric, how far outside.
+    objectives: tuple[float, ...] | None = None
+    constrained: tuple[float, ...] | None = None
+    violation: float = 0.0
+    feasible: bool | None = None  # None: the experiment has no constraints, or not judged
 
     @property
     def argument(self) -> Any:

@@ -9,6 +9,7 @@ provider) takes the names from here, and reads trials back through :func:`load_t
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from hpo_plugin.errors import TrackingError
+from hpo_plugin.tradeoffs import NO_TRADEOFFS, Bound, Goal, Tradeoffs
 from hpo_plugin.version import __version__
 
 # MLflow's system tags (documented names; mlflow.utils.mlflow_tags holds the same strings).
@@ -42,6 +44,11 @@ TRIAL_NUMBER_TAG, ERROR_TAG = "hpo.trial_number", "hpo.error"
 ERROR_FILE = "error.txt"  # a failed trial's whole traceback, an artifact of its run
 VALS_TAG = "hpo.vals"  # the trial's point as hyperopt's vals (JSON, label -> value): for resume
 PRUNED_TAG = "hpo.pruned"  # the step a pruner stopped the trial at (its run ends FINISHED)
+# With trade-offs: whether the trial meets every constraint; whether it is on the Pareto front
+# (the feasible non-dominated trials), kept up to date as trials arrive ("true"/"false").
+FEASIBLE_TAG, PARETO_TAG = "hpo.feasible", "hpo.pareto"
+FRONT_TABLE = "pareto_front.json"  # the parent's table of the front (an MLflow table artifact)
+TRADEOFFS_TAG = "hpo.tradeoffs"  # on the parent: objective.also and constraints (JSON)
 LOSS_METRIC = "loss"
 VALUE_METRIC = "value"  # a function's value (with ``direction: maximize``, or reported by step)
 # On a registered model version (promotion.py: its lineage and the champion/challenger gate).
@@ -142,6 +149,8 @@ def load_trials(client, parent_run_id: str) -> SearchTrials:
             "duration_s": ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000,
             "run_id": run.info.run_id,
             "vals": run.data.tags.get(VALS_TAG),  # the point as hyperopt's vals (JSON), for resume
+            "feasible": _flag(run.data.tags.get(FEASIBLE_TAG)),
+            "pareto": _flag(run.data.tags.get(PARETO_TAG)),
         }
         row.update({f"param_{k}": _number(v) for k, v in run.data.params.items()})
         row.update({f"metric_{k}": v for k, v in run.data.metrics.items()})
@@ -149,6 +158,32 @@ def load_trials(client, parent_run_id: str) -> SearchTrials:
     frame = pd.DataFrame(rows).sort_values("number").reset_index(drop=True) if rows else pd.DataFrame()
     params = tuple(sorted(c.removeprefix("param_") for c in frame.columns if c.startswith("param_")))
     return SearchTrials(parent, frame, params)
+
+
+def _flag(value: str | None) -> bool | None:
+    return None if value is None else value == "true"
+
+
+def tradeoffs_tag(tradeoffs) -> str:
+    """The parent's ``hpo.tradeoffs`` tag: the further objectives and constraints, as JSON."""
+    return json.dumps(
+        {
+            "also": [[g.name, g.maximize] for g in tradeoffs.also],
+            "constraints": [[b.name, b.high, b.low] for b in tradeoffs.constraints],
+        }
+    )
+
+
+def tradeoffs_of(parent) -> Tradeoffs:
+    """A search's trade-offs, from its parent run's tag (none: a single-loss search)."""
+    raw = parent.data.tags.get(TRADEOFFS_TAG)
+    if not raw:
+        return NO_TRADEOFFS
+    data = json.loads(raw)
+    return Tradeoffs(
+        tuple(Goal(name, bool(maximize)) for name, maximize in data.get("also", [])),
+        tuple(Bound(name, high, low) for name, high, low in data.get("constraints", [])),
+    )
 
 
 def finished_curves(

@@ -42,13 +42,16 @@ from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, Trial
 from hpo_plugin.tracking.schema import (
     ERROR_FILE,
     ERROR_TAG,
+    FEASIBLE_TAG,
     LOSS_METRIC,
+    PARETO_TAG,
     PRUNED_TAG,
     TRIAL_NUMBER_TAG,
     VALS_TAG,
     params_as_logged,
 )
 from hpo_plugin.tracking.sqlite import relax_syncs
+from hpo_plugin.tradeoffs import Front
 
 THREAD_ENV = "HPO_TRIAL_WRITER"
 WHY_ENDED = "its trial's code exited the process, or it was killed"
@@ -71,6 +74,10 @@ class ChildRuns:
     models: ModelLogger
     open_runs: dict[int, str] = field(default_factory=dict)
     write_s: dict[int, float] = field(default_factory=dict)  # each trial's MLflow time so far
+    # With trade-offs, the writer of the search (not a Spark task's) keeps the Pareto front and
+    # each member's run id, and moves the trials' ``hpo.pareto`` tags as it changes.
+    front: Front | None = None
+    front_runs: dict[int, str] = field(default_factory=dict)
 
     def start(
         self, number: int, name: str, start_ms: int, params: dict[str, Any], vals: dict[str, Any] | None
@@ -95,6 +102,8 @@ class ChildRuns:
         try:
             metrics = {**record.metrics, **({LOSS_METRIC: record.loss} if record.loss is not None else {})}
             tags = {**log.tags, **({ERROR_TAG: record.error} if record.error else {})}
+            if record.feasible is not None and record.status == FINISHED:
+                tags[FEASIBLE_TAG] = str(record.feasible).lower()
             if record.pruned:
                 tags[PRUNED_TAG] = str(record.pruned_step)
             # The trial's own params were logged at its start; what its code logged is new.
@@ -116,6 +125,8 @@ class ChildRuns:
         finally:
             for path, _ in log.artifacts:  # our copies
                 shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+        if record.status == FINISHED and record.objectives is not None:
+            _quietly(self.place, [(number, run_id, record.objectives, record.feasible)])
         return update
 
     def end_failed(self, run_id: str, params: dict[str, Any], error: str) -> None:
@@ -129,6 +140,23 @@ class ChildRuns:
                 end_run(self.client, run_id, FAILED)
             except Exception:
                 traceback.print_exc()
+
+    def place(self, trials: list[tuple[int, str, tuple[float, ...], bool | None]]) -> dict[str, Any]:
+        """Judged trials (number, run id, objectives, feasible) join the front or not; every one
+        of them, and every trial they push out of it, gets its ``hpo.pareto`` tag."""
+        if self.front is None:
+            return {}
+        tags: dict[str, str] = {}
+        for number, run_id, objectives, feasible in trials:
+            entered, left = self.front.add(number, objectives, feasible is not False)
+            tags[run_id] = "true" if entered else "false"
+            if entered:
+                self.front_runs[number] = run_id
+            for gone in left:
+                tags[self.front_runs.pop(gone)] = "false"
+        for run_id, value in tags.items():
+            self.client.set_tag(run_id, PARETO_TAG, value)
+        return {"front": sorted(self.front_runs)}
 
     def kill_open(self, parent_too: bool = False) -> list[int]:
         """End the open trials KILLED; ``parent_too``: the search process died, say so on them
@@ -177,12 +205,16 @@ class WriterSpec:
     signature: Any
     input_example: Any
     served: Any = None  # a ServedModel without its model: how the models answer through pyfunc
+    keeps_front: bool = False  # the search has trade-offs: its writer keeps the Pareto front
 
-    def connect(self) -> ChildRuns:
+    def connect(self, writer: bool = False) -> ChildRuns:
+        """The MLflow side; ``writer``: the search's own writer (which keeps the front), not a
+        Spark task's."""
         relax_syncs(self.tracking_uri)
         client = MlflowClient(self.tracking_uri)
         models = ModelLogger(client, self.experiment_id, self.signature, self.input_example, self.served)
-        return ChildRuns(client, self.experiment_id, self.parent_run_id, self.tags, models)
+        front = Front() if writer and self.keeps_front else None
+        return ChildRuns(client, self.experiment_id, self.parent_run_id, self.tags, models, front=front)
 
 
 class TrialWriter:
@@ -206,7 +238,7 @@ class TrialWriter:
         self._run_ids: dict[int, str | None] = {}  # the writer's answer to each trial's start
         self._gone = False
         if in_thread:
-            runs = spec.connect()
+            runs = spec.connect(writer=True)
             self._threads = [threading.Thread(target=_serve, args=(runs, self._inbox.get, self._collect))]
         else:
             self._process, to_child, from_child = _take_spare()
@@ -219,6 +251,8 @@ class TrialWriter:
         for thread in self._threads:
             thread.daemon = True
             thread.start()
+        if spec.keeps_front and (judged := front_entries(self.records)):
+            self.call("front", place_in_front, judged)
 
     def _collect(self, update) -> None:
         if update is None or update is EOF_FRAME:
@@ -441,5 +475,20 @@ def child_main() -> None:
     warm_up()
     # One search after another, until the search process closes the pipe.
     while isinstance(spec := receive(), WriterSpec):
-        if _serve(spec.connect(), receive, send) is EOF_FRAME:
+        if _serve(spec.connect(writer=True), receive, send) is EOF_FRAME:
             return
+
+
+def place_in_front(runs: ChildRuns, trials: list[tuple[int, str, tuple[float, ...], bool | None]]) -> dict:
+    """``TrialWriter.call`` target: trials recorded elsewhere (a Spark task, an earlier run of a
+    resumed search) placed on the search's front."""
+    return runs.place(trials)
+
+
+def front_entries(records) -> list[tuple[int, str, tuple[float, ...], bool | None]]:
+    """What ``place`` takes of the judged, finished trials among ``records``."""
+    return [
+        (r.number, r.run_id, r.objectives, r.feasible)
+        for r in records
+        if r.status == FINISHED and r.objectives is not None and r.run_id
+    ]

@@ -24,7 +24,7 @@ def test_evaluate_scores_the_validation_fold_and_returns_the_fitted_model(tiny):
     assert isinstance(objective, Objective)  # the interface every executor calls
     outcome = objective.evaluate({"max_depth": 3, "learning_rate": 0.1})
     assert outcome.loss == outcome.metrics["val_log_loss"] > 0
-    assert {"val_roc_auc", "val_accuracy", "val_f1", "fit_time_s"} <= set(outcome.metrics)
+    assert {"val_roc_auc", "val_accuracy", "val_f1", "fit_s"} <= set(outcome.metrics)
     assert outcome.model.get_params()["max_depth"] == 3 and outcome.model.get_params()["n_estimators"] == 10
 
 

@@ -36,7 +36,7 @@ def show(run_id, trial_run, k, fmt, tracking_uri, experiment_name) -> None:
     --run, one trial (a failed one's error and whole traceback)."""
     import json
 
-    from hpo_plugin.browse import registered_versions, summary, top_trials, trial
+    from hpo_plugin.browse import pareto_front, registered_versions, summary, top_trials, trial
 
     if (run_id is None) == (trial_run is None):
         raise click.UsageError("give a search's RUN_ID, or --run with a trial's run id")
@@ -54,13 +54,15 @@ def show(run_id, trial_run, k, fmt, tracking_uri, experiment_name) -> None:
             click.echo(info["traceback"].rstrip("\n"))
         return
     info, top = summary(client, run_id), top_trials(client, run_id, k)
-    versions = registered_versions(client, run_id)
+    versions, front = registered_versions(client, run_id), pareto_front(client, run_id)
     if fmt == "json":
         payload = {
             "search": info,
             "top_trials": json.loads(top.to_json(orient="records")),
             "registered": versions,
         }
+        if front is not None:
+            payload["pareto_front"] = json.loads(front.to_json(orient="records"))
         click.echo(json.dumps(payload, default=str))
         return
     if fmt == "table":
@@ -68,6 +70,10 @@ def show(run_id, trial_run, k, fmt, tracking_uri, experiment_name) -> None:
         click.echo(f"{info['name']} ({info['status']}): best params {best}")
         click.echo(f"Registered: {', '.join(versions) or 'not registered'}")
     click.echo(FORMATS[fmt](top))
+    if front is not None:
+        if fmt == "table":
+            click.echo(f"Pareto front ({len(front)} trials; pick one with: hpo promote --run <run_id>):")
+        click.echo(FORMATS[fmt](front) if len(front) else "(no feasible trial)")
 
 
 @click.command()

@@ -10,6 +10,7 @@ import click
 from hpo_plugin.algorithms import ALGORITHMS
 from hpo_plugin.executors import EXECUTORS
 from hpo_plugin.fronts.cli.options import Blankable, reports_errors, tracking_options
+from hpo_plugin.tradeoffs import front_of
 
 
 @click.command()
@@ -165,7 +166,21 @@ def print_search_result(config, result, started: float | None = None) -> None:
     )
     if where := where_the_time_went(result.phases, waited):
         click.echo(f"Time: {where}")
-    if not config.objective.builtin:  # a function or entry point: its loss, and its own model
+    tradeoffs = config.objective.tradeoffs
+    if tradeoffs.constraints:
+        feasible = sum(r.feasible is True for r in result.records)
+        click.echo(
+            f"Constraints ({'; '.join(b.text() for b in tradeoffs.constraints)}): {feasible} trials met them."
+        )
+    if tradeoffs.also:
+        on_front = len(front_of(result.records))
+        click.echo(
+            f"Pareto front of loss, {', '.join(g.name for g in tradeoffs.also)}: {on_front} trials "
+            f"(runs tagged hpo.pareto = 'true'; `hpo show {result.parent_run_id}` lists them)."
+        )
+    if best is None:
+        click.echo(f"No final model: {result.not_registered}")
+    elif not config.objective.builtin:  # a function or entry point: its loss, and its own model
         click.echo(f"Best: {best.name} (run {best.run_id}) loss={best.loss:.6g}")
     else:
         click.echo(
