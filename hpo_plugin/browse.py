@@ -95,7 +95,7 @@ def pareto_front(client: MlflowClient, run_id: str) -> pd.DataFrame | None:
     loss, each further objective and constrained metric, run id, params. None: the search has
     no trade-offs."""
     trials = load_trials(client, run_id)
-    tradeoffs = tradeoffs_of(trials.parent)
+    tradeoffs = tradeoffs_of(trials.parent.data.tags)
     if not tradeoffs.active:
         return None
     frame = trials.frame

@@ -46,9 +46,13 @@ from hpo_plugin.tracking.schema import (
     SEARCH_ROLE,
     SEARCH_TAG,
     TEST_DIGEST_TAG,
+    TRADEOFFS_TAG,
+    TRIAL_NUMBER_TAG,
+    TRIAL_ROLE,
     VERSION_TAG,
     manual_alias_tag,
     score_tag,
+    tradeoffs_of,
 )
 from hpo_plugin.version import __version__
 
@@ -187,7 +191,30 @@ def _lineage(parent, best) -> dict[str, str]:
         VERSION_TAG: __version__,
     }
     lineage.update({score_tag(k): str(v) for k, v in metrics.items() if k.startswith("test_")})
+    lineage.update(_constrained(parent, best))
     return lineage
+
+
+def _constrained(parent, trial) -> dict[str, str]:
+    """The search's constraints and the trial's value of each constrained metric, for the gate."""
+    tradeoffs = tradeoffs_of(parent.data.tags)
+    if not tradeoffs.constraints:
+        return {}
+    values = {score_tag(b.name): str(trial.data.metrics.get(b.name, math.nan)) for b in tradeoffs.constraints}
+    return {TRADEOFFS_TAG: parent.data.tags[TRADEOFFS_TAG], **values}
+
+
+def violations(version) -> list[str]:
+    """The constraints (of the search that made it) a version's model does not meet, in words."""
+    tradeoffs = tradeoffs_of(version.tags)
+    found = []
+    for bound in tradeoffs.constraints:
+        value = float(version.tags.get(score_tag(bound.name), math.nan))
+        if not math.isfinite(value):
+            found.append(f"{bound.name} was not measured")
+        elif text := bound.describe(value):
+            found.append(text)
+    return found
 
 
 def _validation_score(metrics: dict[str, float], metric: str) -> float:
@@ -249,7 +276,22 @@ def gate(client: MlflowClient, name: str, version: str, margin: float) -> tuple[
     """
     challenger = client.get_model_version(name, version)
     champion = _champion(client, name)
-    if champion is None:
+    outside = violations(challenger)
+    if outside:
+        promoted, reason = (
+            False,
+            f"not promoted: it does not meet its search's constraints ({'; '.join(outside)})",
+        )
+    elif (
+        champion is not None
+        and str(champion.version) != version
+        and (theirs := _outside_mine(challenger, champion))
+    ):
+        promoted, reason = (
+            True,
+            (f"champion v{champion.version} does not meet this search's constraints ({'; '.join(theirs)})"),
+        )
+    elif champion is None:
         promoted, reason = True, "no champion yet"
     elif str(champion.version) == version:
         promoted, reason = True, "already champion"
@@ -268,6 +310,17 @@ def gate(client: MlflowClient, name: str, version: str, margin: float) -> tuple[
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
     return promoted, reason
+
+
+def _outside_mine(challenger, champion) -> list[str]:
+    """The challenger's search's constraints the champion was measured outside (a champion not
+    measured on a metric is judged on its score alone)."""
+    found = []
+    for bound in tradeoffs_of(challenger.tags).constraints:
+        value = float(champion.tags.get(score_tag(bound.name), math.nan))
+        if math.isfinite(value) and (text := bound.describe(value)):
+            found.append(text)
+    return found
 
 
 def _settle(client: MlflowClient, name: str, mine, margin: float) -> None:
@@ -310,6 +363,58 @@ def promote(client: MlflowClient, name: str, version: str, alias: str) -> str:
         retrying(client.set_registered_model_alias, name, alias, version)
     client.set_model_version_tag(name, version, manual_alias_tag(alias), f"{time.time():.0f}")
     return f"Model {name!r} version {version} is now {alias!r} (manual promotion, recorded)"
+
+
+def promote_trial(client: MlflowClient, run_id: str, name: str | None = None, alias: str = CHAMPION) -> str:
+    """Register one trial's own model (a point of the Pareto front picked by hand) and give it
+    ``alias``: a new version, or the one already registered from that model."""
+    trial = _get_run(client, run_id)
+    tags = trial.data.tags
+    if tags.get(ROLE_TAG) != TRIAL_ROLE or PARENT_RUN_TAG not in tags:
+        raise TrackingError(f"run {run_id} is not a trial of a search; pass a trial's run id (`hpo show`)")
+    outputs = trial.outputs.model_outputs if trial.outputs else []
+    if trial.info.status != FINISHED or not outputs:
+        raise TrackingError(
+            f"trial {run_id} is {trial.info.status} with no logged model; pick a finished trial"
+        )
+    parent = _get_run(client, tags[PARENT_RUN_TAG])
+    outside = [
+        b.describe(trial.data.metrics[b.name])
+        for b in tradeoffs_of(parent.data.tags).constraints
+        if b.name in trial.data.metrics and b.describe(trial.data.metrics[b.name])
+    ]
+    if outside:
+        raise TrackingError(
+            f"trial {tags.get(TRIAL_NUMBER_TAG)} does not meet its search's constraints "
+            f"({'; '.join(outside)}); pick a trial tagged hpo.pareto = 'true'"
+        )
+    name = name or parent.data.tags.get(REGISTER_NAME_TAG) or "hpo-model"
+    model_id = outputs[-1].model_id
+    _ensure_registered_model(client, name)
+    version = find_version(client, name, parent.info.run_id, model_id)
+    if version is None:
+        metric = parent.data.params.get("objective.metric", LOSS_METRIC)
+        lineage = {
+            SEARCH_TAG: parent.info.run_id,
+            BEST_RUN_TAG: run_id,
+            ALGO_TAG: parent.data.params.get("search.algo", ""),
+            METRIC_TAG: metric,
+            DIRECTION_TAG: parent.data.params.get("objective.direction", "minimize"),
+            score_tag(f"val_{metric}"): str(
+                trial.data.metrics.get(f"val_{metric}", trial.data.metrics.get(LOSS_METRIC))
+            ),
+            VERSION_TAG: __version__,
+            **_constrained(parent, trial),
+        }
+        version = client.create_model_version(
+            name,
+            source=f"models:/{model_id}",
+            run_id=run_id,
+            tags=lineage,
+            description=f"Trial {tags.get(TRIAL_NUMBER_TAG)} of search {parent.info.run_id}, picked by hand.",
+            model_id=model_id,
+        )
+    return promote(client, name, str(version.version), alias)
 
 
 def rollback(client: MlflowClient, name: str) -> str:

@@ -193,7 +193,7 @@ def _importance_plot(scores: dict[str, float]):
 def pareto_axes(trials: SearchTrials) -> list[tuple[str, str]]:
     """(column, label) of what a search with trade-offs plots against each other: the loss and
     each further objective, or, with constraints alone, the loss and each constrained metric."""
-    tradeoffs = tradeoffs_of(trials.parent)
+    tradeoffs = tradeoffs_of(trials.parent.data.tags)
     if not tradeoffs.active or not len(trials.frame):
         return []
     names = [g.name for g in tradeoffs.also] or [b.name for b in tradeoffs.constraints]
@@ -212,7 +212,7 @@ def _pareto(trials: SearchTrials):
     figure, grid = plt.subplots(1, len(pairs), figsize=(6 * len(pairs), 4.5), squeeze=False)
     feasible = frame["feasible"].ne(False) if "feasible" in frame else pd.Series(True, index=frame.index)
     front = frame["pareto"].eq(True) if "pareto" in frame else pd.Series(False, index=frame.index)
-    bounds = {b.name: b for b in tradeoffs_of(trials.parent).constraints}
+    bounds = {b.name: b for b in tradeoffs_of(trials.parent.data.tags).constraints}
     for ax, ((x, x_label), (y, y_label)) in zip(grid[0], pairs, strict=True):
         ax.scatter(frame.loc[feasible, x], frame.loc[feasible, y], s=14, color="tab:blue", label="feasible")
         if (~feasible).any():

@@ -37,7 +37,10 @@ class MlflowTrials(Trials):
     ``tracking_uri``, ``pruning`` (``search.pruning`` settings as a dict, the objective reporting
     through :func:`hpo_plugin.current_trial`), ``patience`` (stop after that many trials
     without improvement), ``trial_timeout`` (seconds) and ``trial_memory_mb`` (each trial's
-    limits: past them it is stopped and fails; trials then run in worker processes), ``seed``
+    limits: past them it is stopped and fails; trials then run in worker processes), ``also``
+    (further objectives: names of keys of the objective's result dict, or ``{"name": ...,
+    "direction": "maximize"}``) and ``constraints`` (``{"latency_ms": {"max": 5}}``): the
+    search keeps the Pareto front and ``fmin`` returns the best feasible point, ``seed``
     (else from ``rstate``), ``report``, ``margin``.
     After ``fmin``, ``result`` is the :class:`~hpo_plugin.search.SearchResult` and
     ``parent_run_id`` its parent run; calling ``fmin`` again with these trials continues it.
@@ -58,6 +61,8 @@ class MlflowTrials(Trials):
         patience: int | None = None,
         trial_timeout: float | None = None,
         trial_memory_mb: int | None = None,
+        also: list[str | dict[str, str]] | None = None,
+        constraints: dict[str, dict[str, float]] | None = None,
         seed: int | None = None,
         report: bool = True,
         margin: float = 0.0,
@@ -76,6 +81,8 @@ class MlflowTrials(Trials):
             "patience": patience,
             "trial_timeout": trial_timeout,
             "trial_memory_mb": trial_memory_mb,
+            "also": also,
+            "constraints": constraints,
             "seed": seed,
             "report": report,
             "margin": margin,
@@ -135,7 +142,9 @@ class MlflowTrials(Trials):
         except BaseException:
             _unless_used(client, made)
             raise
-        if self.options["register"] and result.registration is None:
+        if result.best is None:  # constraints no trial met: argmin is the least outside them
+            warnings.warn(f"MlflowTrials: {result.not_registered}", stacklevel=3)
+        elif self.options["register"] and result.registration is None:
             warnings.warn(f"MlflowTrials: nothing registered: {result.not_registered}", stacklevel=3)
         self.result, self.parent_run_id = result, result.parent_run_id
         self._dynamic_trials.clear()
@@ -249,7 +258,17 @@ def _with_options(definition: dict[str, Any], options: dict[str, Any]) -> dict[s
     if options["register"]:
         register["model_name"] = options["register"]
     executor = {k: v for k, v in executor.items() if v is not None}
-    return {**definition, "search": search, "executor": executor, "register": register}
+    objective = dict(definition["objective"])
+    for key in ("also", "constraints"):
+        if options[key]:
+            objective[key] = options[key]
+    return {
+        **definition,
+        "search": search,
+        "executor": executor,
+        "register": register,
+        "objective": objective,
+    }
 
 
 def _budget(max_evals: Any, stops: bool) -> int:

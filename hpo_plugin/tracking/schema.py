@@ -174,9 +174,10 @@ def tradeoffs_tag(tradeoffs) -> str:
     )
 
 
-def tradeoffs_of(parent) -> Tradeoffs:
-    """A search's trade-offs, from its parent run's tag (none: a single-loss search)."""
-    raw = parent.data.tags.get(TRADEOFFS_TAG)
+def tradeoffs_of(tags) -> Tradeoffs:
+    """A search's trade-offs, from its parent run's tags (or a registered version's, which
+    copies the tag); none: a single-loss search."""
+    raw = tags.get(TRADEOFFS_TAG)
     if not raw:
         return NO_TRADEOFFS
     data = json.loads(raw)

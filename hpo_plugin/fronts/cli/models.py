@@ -31,19 +31,34 @@ def register_command(run_id, model_name, margin, tracking_uri, experiment_name) 
 
 
 @click.command()
-@click.argument("name")
-@click.argument("version")
+@click.argument("name", required=False)
+@click.argument("version", required=False)
 @click.option("--alias", default="champion", show_default=True, help="Alias to move to VERSION.")
+@click.option(
+    "--run",
+    "trial_run",
+    default=None,
+    help="A trial's run id (e.g. a point of the Pareto front): register its model and give it ALIAS.",
+)
 @tracking_options
 @reports_errors
-def promote(name, version, alias, tracking_uri, experiment_name) -> None:
-    """Deliberately point ALIAS of model NAME at VERSION (recorded on the version)."""
+def promote(name, version, alias, trial_run, tracking_uri, experiment_name) -> None:
+    """Deliberately point ALIAS of model NAME at VERSION (recorded on the version); or, with
+    --run, register a trial's own model (under NAME, default: the search's) and point ALIAS at it."""
     from mlflow.tracking import MlflowClient
 
     from hpo_plugin.promotion import promote as promote_version
+    from hpo_plugin.promotion import promote_trial
 
+    if trial_run is None and (name is None or version is None):
+        raise click.UsageError("give NAME and VERSION, or --run with a trial's run id")
+    if trial_run is not None and version is not None:
+        raise click.UsageError("give NAME and VERSION, or --run (and optionally NAME), not both")
     use_tracking(tracking_uri)
-    click.echo(promote_version(MlflowClient(), name, version, alias))
+    if trial_run is not None:
+        click.echo(promote_trial(MlflowClient(), trial_run, name, alias))
+    else:
+        click.echo(promote_version(MlflowClient(), name, version, alias))
 
 
 @click.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 
@@ -35,6 +36,16 @@ from hpo_plugin.tradeoffs import front_of
     type=Blankable(int),
     default="",
     help="Stop (and fail) a trial past this much memory.",
+)
+@click.option(
+    "--also",
+    multiple=True,
+    help="A further objective (a metric name; repeatable): the search keeps the Pareto front.",
+)
+@click.option(
+    "--constraint",
+    multiple=True,
+    help="A constraint on a metric, NAME<=X or NAME>=X (repeatable): only feasible trials win.",
 )
 @click.option(
     "--executor",
@@ -76,6 +87,8 @@ def search(
     timeout,
     trial_timeout,
     trial_memory_mb,
+    also,
+    constraint,
     executor,
     parallelism,
     spark_master,
@@ -111,6 +124,8 @@ def search(
         "register.enabled": enabled,
         "register.model_name": model_name,
         "search.warm_start": tuple(warm_start) or None,
+        "objective.also": list(also) or None,
+        "objective.constraints": _constraints(constraint) or None,
     }
     config = load_experiment(experiment, overrides)
     progress = not quiet and sys.stdout.isatty()
@@ -122,10 +137,28 @@ def search(
         resume=resume or None,
     )
     print_search_result(config, result, started)
-    if result.registration is None:
-        click.echo(f"Not registered: {result.not_registered}")
-    else:
+    if result.registration is not None:
         describe_registration(result.registration)
+    elif result.best is not None:  # without a best, print_search_result said why already
+        click.echo(f"Not registered: {result.not_registered}")
+
+
+def _constraints(given: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """``--constraint predict_ms<=5`` (and ``>=``) as ``objective.constraints``."""
+    found: dict[str, dict[str, float]] = {}
+    for text in given:
+        match = re.fullmatch(r"\s*([\w.\-]+)\s*(<=|>=)\s*([-+0-9.eE]+)\s*", text)
+        try:
+            value = float(match.group(3)) if match else None
+        except ValueError:
+            value = None
+        if value is None:
+            raise click.BadParameter(
+                f"{text!r}: write NAME<=X or NAME>=X (e.g. predict_ms<=5)", param_hint="--constraint"
+            )
+        side = "max" if match.group(2) == "<=" else "min"
+        found.setdefault(match.group(1), {})[side] = value
+    return found
 
 
 def _register_choice(flag: bool | None, setting: str) -> bool | None:
