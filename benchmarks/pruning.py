@@ -86,7 +86,7 @@ def search(config) -> list[tuple[float, float | None]]:
     def evaluate(record):
         return evaluate_trial(prepared.objective, record, reporter=board.reporter(record.number))
 
-    def on_trial(point):
+    def on_trial(point, vals=None):
         record = TrialRecord(len(sink.records) + 1, decode(point))
         result = run_trial(record, evaluate, sink, board)
         trace.append((time.perf_counter() - started, record.loss if record.scored else None))

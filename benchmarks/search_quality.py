@@ -188,7 +188,7 @@ def run_one(task: tuple[str, str, str, int, int]) -> list[float]:
         prepared = _custom(prepared, algo, dict(tpe))
     losses: list[float] = []
 
-    def on_trial(point):
+    def on_trial(point, vals=None):
         try:
             loss = prepared.objective.evaluate(decode(point)).loss
         except Exception:

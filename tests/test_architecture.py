@@ -45,6 +45,7 @@ ROOMS = (
     "hpo_plugin.hyperopt_space",
     "hpo_plugin.space",
     "hpo_plugin.metrics",
+    "hpo_plugin.tradeoffs",
     "hpo_plugin.features",
     "hpo_plugin.hyperopt_protocol",
     "hpo_plugin.processes",

@@ -21,7 +21,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from hpo_plugin.errors import ConfigError
-from hpo_plugin.metrics import METRICS, metrics_for, score
+from hpo_plugin.metrics import METRICS, measure, metrics_for, score
 from hpo_plugin.models.families import family_named, unsupported_task
 from hpo_plugin.models.pipelines import (
     build_model,
@@ -31,7 +31,6 @@ from hpo_plugin.models.pipelines import (
     for_estimator,
 )
 from hpo_plugin.objectives.base import TrialFailed, TrialOutcome
-from hpo_plugin.objectives.measures import measure
 from hpo_plugin.objectives.rounds import Curve, reports_rounds, reports_rounds_class, with_curve
 from hpo_plugin.pruners import Reporter
 from hpo_plugin.space import names
