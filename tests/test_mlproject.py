@@ -67,9 +67,18 @@ def test_register_entry_point_registers_a_search_run_with_registration_off(tmp_p
 
 
 def test_mlflow_run_parameters_override_and_bad_ones_fail_cleanly(tmp_path):
-    done = mlflow_run(tmp_path, "experiment=experiments/xgboost_diabetes.yaml", "algo=random", "max_evals=3")
+    done = mlflow_run(
+        tmp_path,
+        "experiment=experiments/xgboost_diabetes.yaml",
+        "algo=random",
+        "max_evals=3",
+        "also=model_mb",
+        "constraints=predict_ms<=1000,model_mb<=100",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "3 trials (3 ok, 0 failed)" in done.stdout
+    assert "Constraints (predict_ms <= 1000; model_mb <= 100): 3 trials met them." in done.stdout
+    assert "Pareto front of loss, model_mb:" in done.stdout
     bad = mlflow_run(tmp_path, "max_evals=-1")
     assert bad.returncode != 0
     assert "hpo: error: option --max-evals: search.max_evals:" in bad.stderr
@@ -79,7 +88,17 @@ def test_mlflow_run_parameters_override_and_bad_ones_fail_cleanly(tmp_path):
 def test_mlproject_declares_typed_parameters_and_conda_env_is_valid():
     project = yaml.safe_load((REPO / "MLproject").read_text())
     params = project["entry_points"]["main"]["parameters"]
-    assert {"experiment", "algo", "max_evals", "seed", "timeout", "trial_timeout", "register"} <= set(params)
+    assert {
+        "experiment",
+        "algo",
+        "max_evals",
+        "seed",
+        "timeout",
+        "trial_timeout",
+        "also",
+        "constraints",
+        "register",
+    } <= set(params)
     assert "register" in project["entry_points"]
     assert all("type" in p for p in params.values())
     conda = yaml.safe_load((REPO / "conda.yaml").read_text())

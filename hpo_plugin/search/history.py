@@ -194,6 +194,16 @@ def _judged(record: TrialRecord, tradeoffs: Tradeoffs) -> Judged | None:
     return judged
 
 
+def _warm_judged(row: dict, tradeoffs: Tradeoffs) -> Judged | None:
+    """An earlier search's trial under this search's trade-offs (None: it lacks a metric)."""
+    if not tradeoffs.active:
+        return None
+    try:
+        return tradeoffs.judge(float(row["loss"]), logged_metrics(row))
+    except MissingMetric:
+        return None
+
+
 def _record(client: MlflowClient, row: dict, params: dict[str, Any]) -> TrialRecord:
     run = client.get_run(row["run_id"])
     outputs = run.outputs.model_outputs if run.outputs else []
@@ -218,6 +228,7 @@ def warm_start(client: MlflowClient, run_ids: list[str], config, labels: list[st
     history = History(trials=Trials(), records=[], next_number=1)
     used = skipped = 0
     wanted, space = names(config.space), config.search_space
+    tradeoffs = config.objective.tradeoffs
     for run_id in run_ids:
         search_parent(client, run_id, "warm start")
         frame = load_trials(client, run_id).frame
@@ -230,7 +241,7 @@ def warm_start(client: MlflowClient, run_ids: list[str], config, labels: list[st
             if vals is None or (by_name and not set(logged) <= wanted) or not fits(vals, config.space):
                 skipped += 1
                 continue
-            result = {"status": STATUS_OK, "loss": float(row["loss"])}
+            result = {"status": STATUS_OK, **algo_result(float(row["loss"]), _warm_judged(row, tradeoffs))}
             insert_done(history.trials, vals, result, labels, workdir=WARM_WORKDIR)
             used += 1
     history.trials.refresh()

@@ -40,12 +40,12 @@ from hpo_plugin.tradeoffs import front_of
 @click.option(
     "--also",
     multiple=True,
-    help="A further objective (a metric name; repeatable): the search keeps the Pareto front.",
+    help="A further objective (a metric name; repeatable, or comma-separated): the Pareto front.",
 )
 @click.option(
     "--constraint",
     multiple=True,
-    help="A constraint on a metric, NAME<=X or NAME>=X (repeatable): only feasible trials win.",
+    help="A constraint, NAME<=X or NAME>=X (repeatable, or comma-separated): only feasible trials win.",
 )
 @click.option(
     "--executor",
@@ -124,7 +124,7 @@ def search(
         "register.enabled": enabled,
         "register.model_name": model_name,
         "search.warm_start": tuple(warm_start) or None,
-        "objective.also": list(also) or None,
+        "objective.also": _listed(also) or None,
         "objective.constraints": _constraints(constraint) or None,
     }
     config = load_experiment(experiment, overrides)
@@ -143,10 +143,16 @@ def search(
         click.echo(f"Not registered: {result.not_registered}")
 
 
+def _listed(given: tuple[str, ...]) -> list[str]:
+    """Repeated options, each possibly comma-separated (the MLproject passes one string; an
+    empty one means none)."""
+    return [item.strip() for text in given for item in text.split(",") if item.strip()]
+
+
 def _constraints(given: tuple[str, ...]) -> dict[str, dict[str, float]]:
     """``--constraint predict_ms<=5`` (and ``>=``) as ``objective.constraints``."""
     found: dict[str, dict[str, float]] = {}
-    for text in given:
+    for text in _listed(given):
         match = re.fullmatch(r"\s*([\w.\-]+)\s*(<=|>=)\s*([-+0-9.eE]+)\s*", text)
         try:
             value = float(match.group(3)) if match else None
@@ -202,13 +208,12 @@ def print_search_result(config, result, started: float | None = None) -> None:
     tradeoffs = config.objective.tradeoffs
     if tradeoffs.constraints:
         feasible = sum(r.feasible is True for r in result.records)
-        click.echo(
-            f"Constraints ({'; '.join(b.text() for b in tradeoffs.constraints)}): {feasible} trials met them."
-        )
+        bounds = "; ".join(b.text() for b in tradeoffs.constraints)
+        click.echo(f"Constraints ({bounds}): {_trials(feasible)} met them.")
     if tradeoffs.also:
         on_front = len(front_of(result.records))
         click.echo(
-            f"Pareto front of loss, {', '.join(g.name for g in tradeoffs.also)}: {on_front} trials "
+            f"Pareto front of loss, {', '.join(g.name for g in tradeoffs.also)}: {_trials(on_front)} "
             f"(runs tagged hpo.pareto = 'true'; `hpo show {result.parent_run_id}` lists them)."
         )
     if best is None:
@@ -232,3 +237,7 @@ def print_search_result(config, result, started: float | None = None) -> None:
         f"Open it: mlflow ui --backend-store-uri {uri} --host 127.0.0.1, then "
         f"http://127.0.0.1:5000/#/experiments/{result.experiment_id}/runs/{result.parent_run_id}"
     )
+
+
+def _trials(n: int) -> str:
+    return f"{n} trial" if n == 1 else f"{n} trials"
