@@ -111,7 +111,7 @@ def _optuna(sampler: str, dataset: str, seed: int, budget: int) -> list[tuple[fl
     def objective(trial):
         outcome = prepared.objective.evaluate(_suggest(trial, prepared.config.space))
         ms = outcome.metrics["predict_ms"]
-        trial.set_constraint([ms - bound])  # Optuna 5: <= 0 is feasible
+        trial.set_constraint("predict_ms", ms - bound)  # Optuna 5: <= 0 is feasible
         trials.append((outcome.loss, outcome.metrics["model_mb"], ms <= bound))
         return outcome.loss, outcome.metrics["model_mb"]
 

@@ -132,6 +132,7 @@ def _start_trials(
         models.input_example,
         models.served,
         keeps_front=prepared.config.objective.tradeoffs.active,
+        trials_in_search_process=in_search_process(prepared.config),
     )
     writer = TrialWriter(spec, history=history.records if history else ())
     # A resumed search's settings are logged already, unless it died before its writer did that.
@@ -139,3 +140,8 @@ def _start_trials(
         writer.call("setup", write_setup, setup_payload(prepared, parent_id))
     numbers = Numbers(history.next_number if history else 1)
     return TrialContext(prepared, writer, spec, history, progress, numbers)
+
+
+def in_search_process(config: ExperimentConfig) -> bool:
+    """Whether the trials' code runs in the search process itself (sequential, no trial limits)."""
+    return config.executor.name == "sequential" and not config.search.limits_trials

@@ -78,6 +78,7 @@ class ChildRuns:
     # each member's run id, and moves the trials' ``hpo.pareto`` tags as it changes.
     front: Front | None = None
     front_runs: dict[int, str] = field(default_factory=dict)
+    trials_in_search_process: bool = False  # sequential, unlimited: a trial's code can end it
 
     def start(
         self, number: int, name: str, start_ms: int, params: dict[str, Any], vals: dict[str, Any] | None
@@ -160,7 +161,8 @@ class ChildRuns:
 
     def kill_open(self, parent_too: bool = False) -> list[int]:
         """End the open trials KILLED; ``parent_too``: the search process died, say so on them
-        and on the parent (which ends KILLED too)."""
+        and on the parent, which ends FAILED if it died during a trial run in that process (most
+        likely the trial's code ended it), else KILLED (it was killed)."""
         killed = list(self.open_runs)
         for number in killed:
             run_id = self.open_runs.pop(number)
@@ -171,7 +173,8 @@ class ChildRuns:
             during = f" during trial {', '.join(map(str, killed))}" if killed else ""
             error = f"the search process ended{during} without closing the search ({WHY_ENDED}); {RESUME}"
             _quietly(log_batch, self.client, self.parent_run_id, tags={ERROR_TAG: error})
-            end_run(self.client, self.parent_run_id, KILLED)
+            by_its_trial = killed and self.trials_in_search_process
+            end_run(self.client, self.parent_run_id, FAILED if by_its_trial else KILLED)
         return killed
 
     def handle(self, message: tuple) -> tuple[int | str, dict[str, Any]]:
@@ -206,6 +209,7 @@ class WriterSpec:
     input_example: Any
     served: Any = None  # a ServedModel without its model: how the models answer through pyfunc
     keeps_front: bool = False  # the search has trade-offs: its writer keeps the Pareto front
+    trials_in_search_process: bool = False  # its trials run in the search process (sequential)
 
     def connect(self, writer: bool = False) -> ChildRuns:
         """The MLflow side; ``writer``: the search's own writer (which keeps the front), not a
@@ -214,7 +218,15 @@ class WriterSpec:
         client = MlflowClient(self.tracking_uri)
         models = ModelLogger(client, self.experiment_id, self.signature, self.input_example, self.served)
         front = Front() if writer and self.keeps_front else None
-        return ChildRuns(client, self.experiment_id, self.parent_run_id, self.tags, models, front=front)
+        return ChildRuns(
+            client,
+            self.experiment_id,
+            self.parent_run_id,
+            self.tags,
+            models,
+            front=front,
+            trials_in_search_process=self.trials_in_search_process,
+        )
 
 
 class TrialWriter:

@@ -122,7 +122,7 @@ def the_search(client):
 def test_a_trial_that_exits_the_search_process_loses_no_finished_trial(tmp_path, client, tracking_uri):
     """``os._exit`` in the 5th trial of a sequential search: the 4 finished trials are in MLflow
     with their params and metrics, the 5th is KILLED with its params and what happened, the parent
-    says so, nothing is RUNNING, and resume finishes the search."""
+    ends FAILED saying so, nothing is RUNNING, and resume finishes the search."""
     path = experiment(tmp_path, "exits_on_the_fifth", 8)
     code = f"from hpo_plugin import load_experiment, run_search; run_search(load_experiment({str(path)!r}))"
     done = subprocess.run(
@@ -136,7 +136,7 @@ def test_a_trial_that_exits_the_search_process_loses_no_finished_trial(tmp_path,
     assert [c.info.status for c in children] == ["FINISHED"] * 4 + ["KILLED"]
     assert all("x" in c.data.params for c in children) and all("loss" in c.data.metrics for c in children[:4])
     assert "the search process ended while this trial ran" in children[4].data.tags["hpo.error"]
-    assert parent.info.status == "KILLED" and "during trial 5" in parent.data.tags["hpo.error"]
+    assert parent.info.status == "FAILED" and "during trial 5" in parent.data.tags["hpo.error"]
 
     resumed = load_experiment(path, {"objective.function": "functions.py:square"})  # exits no more
     result = run_search(resumed, resume=parent.info.run_id)
