@@ -15,7 +15,8 @@ Over our own space definition (a tree: a choice's option may carry its own sub-s
 - the first ``n_startup`` proposals are random draws from the prior;
 - with trade-offs (``objective.also``, ``objective.constraints``): each proposal scalarises the
   objectives with random weights (ParEGO's augmented Chebyshev over their normal scores), so
-  successive proposals aim at different parts of the Pareto front, and each constraint's
+  successive proposals aim at different parts of the Pareto front (one in five, on average, at
+  the primary loss alone: the final model is the feasible trial lowest on it), and each constraint's
   metric has a GP of its own: the acquisition is the expected improvement over the best
   feasible prediction times the probability that the candidate meets every constraint (while
   no trial is feasible yet, that probability alone).
@@ -209,6 +210,7 @@ class GaussianProcessSearch:
     max_points: int = 100  # beyond this the GP sees the best half and the latest half
     plugin: bool = True  # improve on the lowest predicted loss at a trial (False: the lowest score)
     tradeoffs: Tradeoffs = NO_TRADEOFFS
+    primary_share: float = 0.2  # with further objectives: proposals that weigh the primary loss alone
 
     def suggest(self, new_ids, domain, trials, seed) -> list[dict[str, Any]]:
         rng = np.random.default_rng(seed)
@@ -277,6 +279,8 @@ class GaussianProcessSearch:
         values = np.array([history[i][1] for i in done], dtype=float)
         scores = np.column_stack([normal_scores(values[:, j]) for j in range(values.shape[1])])
         weights = rng.dirichlet(np.ones(values.shape[1]))
+        if rng.random() < self.primary_share:  # the final model is the best primary loss: aim there too
+            weights = np.eye(values.shape[1])[0]
         out[done] = (scores * weights).max(axis=1) + 0.05 * (scores * weights).sum(axis=1)
         return out
 

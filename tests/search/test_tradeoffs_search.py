@@ -232,3 +232,13 @@ def test_cli_also_and_constraint_options(tmp_path, client):
     assert "Constraints (size <= 5):" in done.output and "Pareto front of loss, size:" in done.output
     bad = CliRunner().invoke(main, ["search", str(path), "--constraint", "size<5"])
     assert bad.exit_code == 2 and "write NAME<=X or NAME>=X" in bad.output
+
+
+def test_the_report_draws_the_front(tmp_path, client):
+    result = run_search(load_experiment(experiment(tmp_path), {"register.enabled": False}))
+    done = CliRunner().invoke(main, ["report", result.parent_run_id])
+    assert done.exit_code == 0, done.output
+    paths = [a.path for a in client.list_artifacts(result.parent_run_id, "report")]
+    assert "report/pareto.png" in paths
+    with open(client.download_artifacts(result.parent_run_id, "report/index.html", str(tmp_path))) as file:
+        assert '<img alt="pareto"' in file.read()
