@@ -34,6 +34,7 @@ from hpo_plugin.tracking.schema import (
     DATASET_DIGEST_TAG,
     DECISION_TAG,
     DIRECTION_TAG,
+    FEASIBLE_TAG,
     FINAL_MODEL_TAG,
     LOSS_METRIC,
     METRIC_TAG,
@@ -191,16 +192,23 @@ def _lineage(parent, best) -> dict[str, str]:
         VERSION_TAG: __version__,
     }
     lineage.update({score_tag(k): str(v) for k, v in metrics.items() if k.startswith("test_")})
-    lineage.update(_constrained(parent, best))
+    lineage.update(_constrained(parent, best, final=True))
     return lineage
 
 
-def _constrained(parent, trial) -> dict[str, str]:
+def _constrained(parent, trial, final: bool = False) -> dict[str, str]:
     """The search's constraints and the trial's value of each constrained metric, for the gate."""
     tradeoffs = tradeoffs_of(parent.data.tags)
     if not tradeoffs.constraints:
         return {}
-    values = {score_tag(b.name): str(trial.data.metrics.get(b.name, math.nan)) for b in tradeoffs.constraints}
+    # The registered final model's own measures where the search took them (a refit), else the trial's.
+    parent_metrics = parent.data.metrics if final else {}
+    values = {
+        score_tag(b.name): str(
+            parent_metrics.get(f"final_{b.name}", trial.data.metrics.get(b.name, math.nan))
+        )
+        for b in tradeoffs.constraints
+    }
     return {TRADEOFFS_TAG: parent.data.tags[TRADEOFFS_TAG], **values}
 
 
@@ -378,11 +386,14 @@ def promote_trial(client: MlflowClient, run_id: str, name: str | None = None, al
             f"trial {run_id} is {trial.info.status} with no logged model; pick a finished trial"
         )
     parent = _get_run(client, tags[PARENT_RUN_TAG])
+    metrics = trial.data.metrics
     outside = [
-        b.describe(trial.data.metrics[b.name])
+        b.describe(metrics[b.name]) if b.name in metrics else f"{b.name} was not measured"
         for b in tradeoffs_of(parent.data.tags).constraints
-        if b.name in trial.data.metrics and b.describe(trial.data.metrics[b.name])
+        if b.name not in metrics or b.describe(metrics[b.name])
     ]
+    if not outside and tags.get(FEASIBLE_TAG) == "false":
+        outside = ["tagged hpo.feasible = 'false'"]
     if outside:
         raise TrackingError(
             f"trial {tags.get(TRIAL_NUMBER_TAG)} does not meet its search's constraints "

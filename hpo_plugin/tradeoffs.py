@@ -105,6 +105,11 @@ class Tradeoffs:
         """The primary loss and each further objective, all as losses."""
         return (loss, *(g.signed(float(metrics[g.name])) for g in self.also))
 
+    def admits(self, record: Any) -> bool:
+        """Whether a trial (a record with ``feasible``) may be the final model: with constraints,
+        only one judged feasible (one never judged against them may not)."""
+        return record.feasible is True if self.constraints else True
+
     def judge(self, loss: float, metrics: Mapping[str, float]) -> Judged:
         """A scored trial's place: its objectives, constraint values and feasibility."""
         values = self.values(metrics)

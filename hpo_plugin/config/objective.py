@@ -83,6 +83,7 @@ class ObjectiveConfig(Frozen):
         if self.entry_point is not None:
             if self.metric is None:
                 raise ValueError("an entry point needs 'metric': the name of the metric it logs")
+            self._check_tradeoffs()
             return self
         if self.project is not None:
             raise ValueError("'project' applies to 'entry_point'; remove it or add an entry point")

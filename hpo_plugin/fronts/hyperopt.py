@@ -126,6 +126,9 @@ class MlflowTrials(Trials):
         seed = _seed(self.options["seed"], rstate, client, self.parent_run_id)
         definition = _definition(fn, space, algo, max_evals, timeout, loss_threshold, seed, early_stop_fn)
         config = load_experiment(_with_options(definition, self.options))
+        if (traded := _with_tradeoffs(algo, config.objective.tradeoffs)) is not algo:
+            definition["search"]["algo"] = traded
+            config = load_experiment(_with_options(definition, self.options))
         made = None
         if parent is None and self.parent_run_id is None:
             parent = made = _new_parent(config, self.options["experiment_name"], self.options["run_name"])
@@ -239,6 +242,24 @@ def _definition(
         search["early_stop_fn"] = early_stop_fn
     # Its MLflow calls may sit in any module it calls: its trial's run is always the active one.
     return {"name": name, "space": space, "search": search, "objective": {"active_run": "always"}}
+
+
+def _with_tradeoffs(algo: Any, tradeoffs: Any) -> Any:
+    """``hpo_plugin.gp.suggest`` (bare, or after ``points_to_evaluate``) told the experiment's
+    trade-offs, so it models them as the YAML default does; any other algo as it is."""
+    import dataclasses
+    import functools
+
+    from hpo_plugin import gp
+
+    if not tradeoffs.active:
+        return algo
+    if algo is gp.suggest:
+        return functools.partial(gp.suggest, tradeoffs=tradeoffs)
+    owner = getattr(algo, "__self__", None)
+    if isinstance(owner, StartFrom) and owner.then is gp.suggest:
+        return dataclasses.replace(owner, then=functools.partial(gp.suggest, tradeoffs=tradeoffs)).suggest
+    return algo
 
 
 def _with_options(definition: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:

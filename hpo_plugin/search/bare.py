@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from hpo_plugin.config import ExperimentConfig
+from hpo_plugin.errors import SearchError
 from hpo_plugin.executors.context import new_board
 from hpo_plugin.executors.loop import minimize
 from hpo_plugin.executors.trial import NoSink, evaluate_trial, new_record, run_trial
@@ -27,6 +28,9 @@ def run_bare(config: ExperimentConfig) -> tuple[TrialRecord, dict[str, float], f
         return run_trial(record, evaluate, sink, board, tradeoffs)
 
     minimize(prepared, on_trial)
-    best = min((r for r in sink.records if r.scored and r.feasible is not False), key=lambda r: r.loss)
+    chosen = [r for r in sink.records if r.scored and tradeoffs.admits(r)]
+    if not chosen:
+        raise SearchError("no trial met the constraints" if tradeoffs.constraints else "no trial succeeded")
+    best = min(chosen, key=lambda r: r.loss)
     test_metrics = prepared.objective.refit_and_test(best.params)[1] if prepared.objective.refits else {}
     return best, test_metrics, time.perf_counter() - started

@@ -32,12 +32,14 @@ from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, WARM_
 from hpo_plugin.tracking.schema import (
     ERROR_TAG,
     SPACE_PARAM_PREFIX,
+    TRADEOFFS_TAG,
     curve,
     curve_metric,
     load_trials,
     logged_metrics,
     logged_params,
     search_parent,
+    tradeoffs_tag,
 )
 from hpo_plugin.tradeoffs import Judged, MissingMetric, Tradeoffs, algo_result
 
@@ -129,6 +131,17 @@ def check_resumable(client: MlflowClient, run_id: str, config) -> Any:
             config.source,
             "space",
             f"differs from the space of search {run_id}; resume with the space it was started with",
+        )
+    tradeoffs = config.objective.tradeoffs
+    recorded = parent.data.tags.get(TRADEOFFS_TAG)
+    mine = tradeoffs_tag(tradeoffs) if tradeoffs.active else None
+    if "search.algo" in parent.data.params and recorded != mine:  # its settings were recorded
+        theirs = recorded or "none"
+        raise ConfigError(
+            config.source,
+            "objective",
+            f"also/constraints differ from those of search {run_id} ({theirs}); resume with the ones "
+            "it was started with (its trials were judged by them), or start a new search",
         )
     return parent
 

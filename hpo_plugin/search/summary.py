@@ -30,7 +30,7 @@ def finish(
     prepared, writer = ctx.prepared, ctx.writer
     refits = prepared.objective.refits
     tradeoffs = prepared.config.objective.tradeoffs
-    scored = [r for r in writer.records + ctx.records if r.scored and r.feasible is not False]
+    scored = [r for r in writer.records + ctx.records if r.scored and tradeoffs.admits(r)]
     tentative = min(scored, key=lambda r: r.loss) if scored and refits else None
     test_metrics: dict[str, float] = {}
     if tentative is not None:
@@ -46,8 +46,10 @@ def finish(
         raise SearchError(_all_failed(records))
     if tradeoffs.active:
         log_front(client, parent_id, records, tradeoffs)
-    eligible = [r for r in eligible if r.feasible is not False]  # with constraints: the feasible
+    eligible = [r for r in eligible if tradeoffs.admits(r)]
     if not eligible:
+        if final_id := writer.results.get("final", {}).get("model_id"):  # the refit of a trial
+            client.delete_logged_model(final_id)  # whose own model then failed to log
         log_summary(client, parent_id, records, None, {}, None)
         write_note(client, parent_id)
         if prepared.config.search.report:

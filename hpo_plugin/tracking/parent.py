@@ -38,11 +38,13 @@ from hpo_plugin.tracking.schema import (
     SEARCH_ROLE,
     SPACE_PARAM_PREFIX,
     TEST_DIGEST_TAG,
+    TRADEOFFS_TAG,
     TRIAL_ROLE,
     param_key,
     params_as_logged,
     run_name,
     search_tags,
+    tradeoffs_tag,
 )
 
 
@@ -121,6 +123,8 @@ def setup_payload(prepared, run_id: str) -> dict:
         EXPERIMENT_FILE_TAG: config.source,
         REGISTER_NAME_TAG: config.registered_model_name,
     }
+    if config.objective.tradeoffs.active:
+        tags[TRADEOFFS_TAG] = tradeoffs_tag(config.objective.tradeoffs)
     if data is not None:
         params.update(
             {

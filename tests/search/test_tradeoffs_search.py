@@ -16,6 +16,7 @@ from conftest import QUIET, children_of
 from hyperopt import hp
 
 from hpo_plugin import promotion
+from hpo_plugin.errors import ConfigError
 from hpo_plugin.fronts.cli import main
 from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.fronts.hyperopt import MlflowTrials, fmin
@@ -187,6 +188,8 @@ def test_builtin_model_measures_what_its_constraints_name(tiny, client):
         assert child.data.tags["hpo.feasible"] == "true"
     vectors = {c.info.run_id: (c.data.metrics["loss"], c.data.metrics["model_mb"]) for c in children}
     assert {c.info.run_id for c in children if c.data.tags["hpo.pareto"] == "true"} == non_dominated(vectors)
+    parent = client.get_run(result.parent_run_id)
+    assert 0 < parent.data.metrics["final_model_mb"] < 5 and parent.data.metrics["final_predict_ms"] > 0
     strict = load_experiment(path, {"objective.constraints": {"predict_ms": {"max": 1e-6}}})
     assert run_search(strict).best is None
 
@@ -242,3 +245,26 @@ def test_the_report_draws_the_front(tmp_path, client):
     assert "report/pareto.png" in paths
     with open(client.download_artifacts(result.parent_run_id, "report/index.html", str(tmp_path))) as file:
         assert '<img alt="pareto"' in file.read()
+
+
+def test_a_resume_with_other_trade_offs_is_refused(tmp_path, client):
+    path = experiment(tmp_path, algo="random", max_evals=3)
+    first = run_search(load_experiment(path, {"register.enabled": False}))
+    other = load_experiment(path, {"search.max_evals": 6, "objective.constraints": {"size": {"max": 2}}})
+    with pytest.raises(ConfigError, match=r"objective: also/constraints differ from those of search"):
+        run_search(other, resume=first.parent_run_id)
+
+
+def test_fmin_hands_the_trade_offs_to_gp_given_as_algo_or_after_start_points():
+    from hpo_plugin import gp
+    from hpo_plugin.algorithms.points import StartFrom
+    from hpo_plugin.fronts.hyperopt import _with_tradeoffs
+    from hpo_plugin.tradeoffs import Goal, Tradeoffs
+
+    tradeoffs = Tradeoffs((Goal("size"),))
+    assert _with_tradeoffs(gp.suggest, tradeoffs).keywords == {"tradeoffs": tradeoffs}
+    started = _with_tradeoffs(StartFrom([{"x": 0.5}], gp.suggest).suggest, tradeoffs)
+    assert started.__self__.then.keywords == {"tradeoffs": tradeoffs} and started.__self__.points == [
+        {"x": 0.5}
+    ]
+    assert _with_tradeoffs(gp.suggest, Tradeoffs()) is gp.suggest
