@@ -110,8 +110,11 @@ def _history(trials: SearchTrials):
     figure, ax = plt.subplots(figsize=(8, 4))
     ok = completed(frame)
     ax.scatter(ok["number"], ok["loss"], s=14, label="trial loss")
-    best = ok["loss"].cummin()
-    ax.step(ok["number"], best, where="post", color="tab:orange", label="best so far")
+    # With constraints, the best so far is among the trials that met them (what can win).
+    judged = "feasible" in ok and tradeoffs_of(trials.parent.data.tags).constraints
+    best = (ok["loss"].where(ok["feasible"].eq(True)) if judged else ok["loss"]).cummin().ffill()
+    label = "best feasible so far" if judged else "best so far"
+    ax.step(ok["number"], best, where="post", color="tab:orange", label=label)
     stopped = frame[pruned(frame) & np.isfinite(frame["loss"])]
     if len(stopped):
         ax.scatter(stopped["number"], stopped["loss"], s=14, marker="v", color="tab:gray", label="pruned")
