@@ -123,6 +123,14 @@ class Tradeoffs:
             self.feasible(values) if self.constraints else None,
         )
 
+    def judged(self, loss: float, metrics: Mapping[str, float]) -> Judged | None:
+        """:meth:`judge`, or None for a trial that lacks a named metric (one from before these
+        trade-offs: never on the front, never the final model under constraints)."""
+        try:
+            return self.judge(loss, metrics)
+        except MissingMetric:
+            return None
+
 
 @dataclass(frozen=True)
 class Judged:

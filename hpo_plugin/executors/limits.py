@@ -17,6 +17,11 @@ class Limits(NamedTuple):
     timeout: float | None = None
     memory_mb: int | None = None
 
+    @classmethod
+    def of(cls, search) -> Limits:
+        """A search section's ``trial_timeout`` and ``trial_memory_mb``."""
+        return cls(search.trial_timeout, search.trial_memory_mb)
+
     @property
     def any(self) -> bool:
         return self.timeout is not None or self.memory_mb is not None

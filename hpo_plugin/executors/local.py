@@ -173,8 +173,7 @@ class _UnlessCancelled:
 def run(ctx: TrialContext) -> None:
     ctx.writer.open_runs_first = ctx.prepared.objective.uses_mlflow  # its code logs into its run
     objective, uri = ctx.prepared.objective, ctx.spec.tracking_uri
-    search = ctx.config.search
-    limits = Limits(search.trial_timeout, search.trial_memory_mb)
+    limits = Limits.of(ctx.config.search)
     tradeoffs = ctx.config.objective.tradeoffs
     slots = [Slot(objective, uri, ctx.board, limits) for _ in range(ctx.config.executor.workers)]
 

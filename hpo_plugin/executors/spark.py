@@ -64,11 +64,10 @@ def run(ctx: TrialContext) -> None:
     shipped = context.broadcast(ctx.prepared.objective)
     groups = [f"hpo-{spec.parent_run_id}-{slot}" for slot in range(executor.workers)]
     curves = Curves(curve_metric(ctx.config), ctx.config.objective.maximize)
-    tradeoffs = ctx.config.objective.tradeoffs
+    tradeoffs, limits = ctx.config.objective.tradeoffs, Limits.of(ctx.config.search)
 
     def serve(trials: PoolTrials, slot: int) -> None:
         context.setJobGroup(groups[slot], "hpo_plugin trials", interruptOnCancel=True)
-        limits = Limits(ctx.config.search.trial_timeout, ctx.config.search.trial_memory_mb)
         while (doc := trials.take()) is not None:
             record = proposed(ctx, doc)
             task = SparkTrial(shipped, spec, record, ctx.board.snapshot(), curves, limits, tradeoffs)

@@ -18,7 +18,7 @@ from hpo_plugin.objectives.base import Objective
 from hpo_plugin.pruners import Board, Reporter, TrialPruned
 from hpo_plugin.space import SearchSpace
 from hpo_plugin.tracking.records import FINISHED, RUNNING, TrialLog, TrialRecord
-from hpo_plugin.tradeoffs import Judged, MissingMetric, Tradeoffs, algo_result
+from hpo_plugin.tradeoffs import MissingMetric, Tradeoffs, algo_result
 
 
 class Numbers:
@@ -110,15 +110,13 @@ def judge(record: TrialRecord, tradeoffs: Tradeoffs) -> None:
         return
     logged = {key: value for key, value, _ in (record.log.metrics if record.log else [])}
     try:
-        judged = tradeoffs.judge(record.loss, {**logged, **record.metrics})
+        record.judged = tradeoffs.judge(record.loss, {**logged, **record.metrics})
     except MissingMetric as exc:
         record.fail(
             f"the trial gave no value for {exc}, named in objective.also or objective.constraints; "
             "return it in the result dict or log it as a metric"
         )
         return
-    record.objectives, record.constrained = judged.objectives, judged.constrained
-    record.violation, record.feasible = judged.violation, judged.feasible
 
 
 def _keep_steps(record: TrialRecord, reporter: Reporter, log: TrialLog | None) -> None:
@@ -146,10 +144,7 @@ def hyperopt_result(record: TrialRecord) -> dict[str, Any]:
     """
     known = {"trial_number": record.number, "run_id": record.run_id}
     if record.status == FINISHED and record.loss is not None:
-        judged = None
-        if record.objectives is not None:
-            judged = Judged(record.objectives, record.constrained or (), record.violation, record.feasible)
-        result = {**record.metrics, "status": STATUS_OK, **algo_result(record.loss, judged), **known}
+        result = {**record.metrics, "status": STATUS_OK, **algo_result(record.loss, record.judged), **known}
         return result | ({"pruned_step": record.pruned_step} if record.pruned else {})
     error = record.error or f"pruned at step {record.pruned_step} with no usable value"
     return {"status": STATUS_FAIL, **known, "error": error}

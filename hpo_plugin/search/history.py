@@ -41,7 +41,7 @@ from hpo_plugin.tracking.schema import (
     search_parent,
     tradeoffs_tag,
 )
-from hpo_plugin.tradeoffs import Judged, MissingMetric, Tradeoffs, algo_result
+from hpo_plugin.tradeoffs import algo_result
 
 
 @dataclass
@@ -179,10 +179,11 @@ def load_history(
                 config.source, "space", f"trial {row['number']} of search {parent_run_id} does not fit it"
             )
         record = _record(client, row, space.trial_params(space.point_of(vals)))
-        judged = _judged(record, tradeoffs)
+        if tradeoffs.active and record.scored:  # judged as it was when it ran, from what it logged
+            record.judged = tradeoffs.judged(record.loss, record.metrics)
         result = {"status": STATUS_FAIL}
         if row["status"] == FINISHED and math.isfinite(row["loss"]):
-            result = {"status": STATUS_OK, **algo_result(float(row["loss"]), judged)}
+            result = {"status": STATUS_OK, **algo_result(float(row["loss"]), record.judged)}
         insert_done(trials, vals, result, labels)
         records.append(record)
     if config.search.pruning is not None:  # the resumed pruner compares with their curves too
@@ -192,29 +193,6 @@ def load_history(
             record.steps = {step: loss_of(value, config.objective.maximize) for step, value in values.items()}
     trials.refresh()
     return History(trials, records, next_number, warm.n_warm if warm else 0)
-
-
-def _judged(record: TrialRecord, tradeoffs: Tradeoffs) -> Judged | None:
-    """An earlier trial under the trade-offs, from what its run logged (as when it ran)."""
-    if not tradeoffs.active or not record.scored:
-        return None
-    try:
-        judged = tradeoffs.judge(record.loss, record.metrics)
-    except MissingMetric:  # it ran before the trade-offs named this metric: never on the front
-        return None
-    record.objectives, record.constrained = judged.objectives, judged.constrained
-    record.violation, record.feasible = judged.violation, judged.feasible
-    return judged
-
-
-def _warm_judged(row: dict, tradeoffs: Tradeoffs) -> Judged | None:
-    """An earlier search's trial under this search's trade-offs (None: it lacks a metric)."""
-    if not tradeoffs.active:
-        return None
-    try:
-        return tradeoffs.judge(float(row["loss"]), logged_metrics(row))
-    except MissingMetric:
-        return None
 
 
 def _record(client: MlflowClient, row: dict, params: dict[str, Any]) -> TrialRecord:
@@ -254,7 +232,8 @@ def warm_start(client: MlflowClient, run_ids: list[str], config, labels: list[st
             if vals is None or (by_name and not set(logged) <= wanted) or not fits(vals, config.space):
                 skipped += 1
                 continue
-            result = {"status": STATUS_OK, **algo_result(float(row["loss"]), _warm_judged(row, tradeoffs))}
+            judged = tradeoffs.judged(float(row["loss"]), logged_metrics(row)) if tradeoffs.active else None
+            result = {"status": STATUS_OK, **algo_result(float(row["loss"]), judged)}
             insert_done(history.trials, vals, result, labels, workdir=WARM_WORKDIR)
             used += 1
     history.trials.refresh()

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from hpo_plugin.tracking.client import log_batch
 from hpo_plugin.tracking.records import FINISHED, TrialRecord
-from hpo_plugin.tracking.schema import FRONT_TABLE, LOSS_METRIC, TRADEOFFS_TAG, tradeoffs_tag
+from hpo_plugin.tracking.schema import FRONT_TABLE, LOSS_METRIC
 from hpo_plugin.tradeoffs import Tradeoffs, front_of
 
 
@@ -40,6 +40,6 @@ def log_front(client: MlflowClient, run_id: str, records: list[TrialRecord], tra
     metrics = {"n_pareto": int(table["pareto"].sum()) if len(table) else 0}
     if tradeoffs.constraints:
         metrics["n_feasible"] = int(table["feasible"].sum()) if len(table) else 0
-    log_batch(client, run_id, metrics=metrics, tags={TRADEOFFS_TAG: tradeoffs_tag(tradeoffs)})
+    log_batch(client, run_id, metrics=metrics)  # hpo.tradeoffs is on the parent since its setup
     if len(table):
         client.log_table(run_id, table, FRONT_TABLE)

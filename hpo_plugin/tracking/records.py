@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hpo_plugin.tradeoffs import Judged
+
 # mlflow.entities.RunStatus names, as MLflow stores them.
 FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"
 WARM_WORKDIR = "hpo-warm-start"  # marks warm-start trials among a search's hyperopt trials
@@ -50,17 +52,24 @@ class TrialRecord:
     # as hyperopt evaluated it (the params are that point flattened, for MLflow).
     point: tuple[Any, ...] = ()
     vals: dict[str, Any] | None = None  # hyperopt's point (label -> value): what resume reads back
-    # With trade-offs (objective.also / constraints), set when the trial is judged: the primary
-    # loss and each further objective as losses, each constraint's metric, how far outside.
-    objectives: tuple[float, ...] | None = None
-    constrained: tuple[float, ...] | None = None
-    violation: float = 0.0
-    feasible: bool | None = None  # None: the experiment has no constraints, or not judged
+    # With trade-offs (objective.also / constraints), set when the trial is judged: its
+    # objectives, constrained metrics, violation and feasibility.
+    judged: Judged | None = None
 
     @property
     def argument(self) -> Any:
         """What the objective is called with."""
         return self.point[0] if self.point else self.params
+
+    @property
+    def objectives(self) -> tuple[float, ...] | None:
+        """The primary loss and each further objective, as losses (None: not judged)."""
+        return self.judged.objectives if self.judged else None
+
+    @property
+    def feasible(self) -> bool | None:
+        """Whether it meets every constraint (None: no constraints, or not judged)."""
+        return self.judged.feasible if self.judged else None
 
     @property
     def name(self) -> str:
