@@ -94,20 +94,21 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def report_peak_mb(run_id: str) -> float:
-    """Peak resident memory of ``hpo report RUN_ID`` in a process of its own."""
-    command = [sys.executable, "-m", "hpo_plugin", "report", run_id]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def hpo_command(*args: str) -> tuple[float, float]:
+    """Seconds and peak resident memory (MB) of ``hpo ARGS...`` in a process of its own."""
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "hpo_plugin", *args], stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
-    assert process.returncode == 0, f"hpo report exited {process.returncode}"
-    return usage.ru_maxrss / 1024
+    assert process.returncode == 0, f"hpo {args[0]} exited {process.returncode}"
+    return time.perf_counter() - started, usage.ru_maxrss / 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--algo", default="tpe")
+    parser.add_argument("--no-reference", action="store_true", help="leave the Optuna row out")
     args = parser.parse_args()
     suggest_s: list[float] = []
     at_100: dict[str, dict[str, float]] = {}
@@ -145,7 +146,15 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         at_end = memory_now()
         os.environ["MLFLOW_TRACKING_URI"] = mlflow.get_tracking_uri()
-        report_mb = report_peak_mb(result.parent_run_id)
+        report_s, report_mb = hpo_command("report", result.parent_run_id)
+        show_s, show_mb = hpo_command("show", result.parent_run_id)
+        # Resume the finished search for 10 more trials: its history is read back from MLflow.
+        started = time.perf_counter()
+        more = config.model_copy(
+            update={"search": config.search.model_copy(update={"max_evals": args.trials + 10})}
+        )
+        resumed = run_search(more, resume=result.parent_run_id)
+        resume_s = time.perf_counter() - started
     records = sorted(result.records, key=lambda r: r.number)
     gaps = [(b.start_ms - a.end_ms) / 1000 for a, b in itertools.pairwise(records)]
     print(f"trials {len(records)} ok {result.n_ok} elapsed_s {elapsed:.1f} (search and writer drain)")
@@ -175,12 +184,20 @@ def main() -> None:
                 f"at the end {at_end[name]['rss']:.0f}; peak_rss_mb {at_end[name]['peak']:.0f}"
             )
     print(f"memory hpo report: peak_rss_mb {report_mb:.0f}")
+    print(
+        f"after the search: hpo report {report_s:.1f} s, peak_rss_mb {report_mb:.0f}; "
+        f"hpo show {show_s:.1f} s, peak_rss_mb {show_mb:.0f}; "
+        f"resume +10 trials {resume_s:.1f} s ({len(resumed.records)} trials)"
+    )
     # Both processes share this machine's cores: their CPU time over the cores bounds the search.
     writer_cpu = at_end.get("writer", {}).get("cpu_s", float("nan"))
     print(
         f"cpu_s search {search_cpu:.1f} writer {writer_cpu:.1f} (since its start, imports included) "
         f"over {os.cpu_count()} cores: at least {(search_cpu + writer_cpu) / os.cpu_count():.1f} s"
     )
+    if args.no_reference:
+        print("optuna_reference: skipped (--no-reference)")
+        return
     try:
         import optuna_integration  # noqa: F401
     except ImportError:

@@ -18,6 +18,7 @@ from hpo_plugin.tracking.schema import (
     SEARCH_TAG,
     TRIAL_NUMBER_TAG,
     TRIAL_ROLE,
+    SearchTrials,
     completed,
     load_trials,
     paged,
@@ -79,10 +80,14 @@ def _search_runs(client: MlflowClient, experiment_ids: list[str]) -> list:
     return list(paged(client.search_runs, experiment_ids, query, order_by=order, max_results=5000))
 
 
-def top_trials(client: MlflowClient, run_id: str, k: int) -> pd.DataFrame:
+def search_trials(client: MlflowClient, run_id: str) -> SearchTrials:
+    """The trials of search ``run_id`` (read once for every view of them); an error if it is not one."""
+    return load_trials(client, run_id, search_parent(client, run_id))
+
+
+def top_trials(trials: SearchTrials, k: int) -> pd.DataFrame:
     """The k best finished trials (lowest loss), with their params and the objective metric."""
-    search_parent(client, run_id)
-    frame = load_trials(client, run_id).frame
+    frame = trials.frame
     if frame.empty:
         return frame
     columns = ["number", "status", "loss", "run_id"] + [c for c in frame.columns if c.startswith("param_")]
@@ -90,11 +95,10 @@ def top_trials(client: MlflowClient, run_id: str, k: int) -> pd.DataFrame:
     return best.rename(columns=lambda c: c.removeprefix("param_"))
 
 
-def pareto_front(client: MlflowClient, run_id: str) -> pd.DataFrame | None:
+def pareto_front(trials: SearchTrials) -> pd.DataFrame | None:
     """The trials on a search's Pareto front (its runs tagged ``hpo.pareto``), by loss: number,
     loss, each further objective and constrained metric, run id, params. None: the search has
     no trade-offs."""
-    trials = load_trials(client, run_id)
     tradeoffs = tradeoffs_of(trials.parent.data.tags)
     if not tradeoffs.active:
         return None

@@ -248,6 +248,29 @@ def _expr(p: Param) -> Any:
     return scope.int(expr) if p.is_int else expr
 
 
+def _point(space: tuple[Param, ...], vals: Mapping[str, Any]) -> dict[str, Any]:
+    """The point :func:`to_hyperopt`'s expression evaluates to under ``vals`` (its dicts in key
+    order, as hyperopt builds them)."""
+    point: dict[str, Any] = {}
+    for p in sorted(space, key=lambda p: p.name):
+        value = vals[p.label]
+        if p.kind == CHOICE:
+            option = p.options[value]
+            point[p.name] = {"space": _point(option.space, vals), "value": _evaluated(option.value)}
+        else:
+            point[p.name] = int(value) if p.is_int else float(value)
+    return point
+
+
+def _evaluated(value: Any) -> Any:
+    """A constant as hyperopt's graph evaluates it: a fresh copy, lists as tuples, dicts in key order."""
+    if isinstance(value, list | tuple):
+        return tuple(_evaluated(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _evaluated(v) for k, v in sorted(value.items())}
+    return value
+
+
 def decode(point: Mapping[str, Any]) -> dict[str, Any]:
     """Flatten a point evaluated from :func:`to_hyperopt` into plain model params."""
     params: dict[str, Any] = {}
@@ -297,7 +320,12 @@ class SearchSpace:
         return frozenset(p.label for p in flatten(self.params))
 
     def point_of(self, vals: Mapping[str, Any]) -> Any:
-        """The point of hyperopt's ``vals`` (label -> value), as fmin evaluates it."""
+        """The point of hyperopt's ``vals`` (label -> value), as fmin evaluates it.
+
+        A YAML space's point is read off its params (what ``space_eval`` gives, without
+        evaluating hyperopt's graph: a resumed 10,000-trial search rebuilds every point)."""
+        if self.expression is None:
+            return _point(self.params, vals)
         return space_eval(self.hyperopt(), dict(vals))
 
     def trial_params(self, point: Any) -> dict[str, Any]:

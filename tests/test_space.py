@@ -2,9 +2,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hyperopt import Trials, fmin, rand
+from hyperopt import Trials, fmin, rand, space_eval
 
-from hpo_plugin.space import DISTRIBUTIONS, SpaceError, decode, grid_points, names, parse_space, to_hyperopt
+from hpo_plugin.hyperopt_protocol import point_vals
+from hpo_plugin.space import (
+    DISTRIBUTIONS,
+    SearchSpace,
+    SpaceError,
+    decode,
+    grid_points,
+    names,
+    parse_space,
+    to_hyperopt,
+)
 
 
 def sample(space_yaml: dict, n: int = 30, seed: int = 0) -> list[dict]:
@@ -120,3 +130,29 @@ def test_grid_enumerates_choices_and_quantized_values_with_branches():
 def test_grid_rejects_continuous_distributions():
     with pytest.raises(SpaceError, match="lr: grid search needs only 'choice' and quantized"):
         grid_points(parse_space({"lr": {"loguniform": [0.01, 0.1]}}))
+
+
+def test_a_yaml_space_reads_a_point_off_its_params_as_hyperopt_evaluates_it():
+    params = parse_space(
+        {
+            "rate": {"loguniform": [0.001, 1]},
+            "depth": {"quniform": [2, 9, 1]},
+            "seed": {"randint": [3, 9]},
+            "q": {"qnormal": [0, 4, 0.5]},
+            "kind": {
+                "choice": [
+                    {"value": "tree", "space": {"leaves": {"quniform": [4, 64, 4]}}},
+                    {"value": [64, 32]},
+                    {"value": {"a": [1, {"b": [2]}]}, "space": {"alpha": {"uniform": [0, 1]}}},
+                    {"value": [[1, 2], [3]]},
+                ]
+            },
+        }
+    )
+    space, trials = SearchSpace(params), Trials()
+    fmin(lambda p: 0.0, space.hyperopt(), rand.suggest, 40, trials=trials, rstate=np.random.default_rng(1))
+    for doc in trials.trials:
+        vals = point_vals(doc["misc"])
+        read, evaluated = space.point_of(vals), space_eval(space.hyperopt(), vals)
+        assert read == evaluated and repr(read) == repr(evaluated)  # same types, same key order
+        assert list(decode(read).items()) == list(decode(evaluated).items())

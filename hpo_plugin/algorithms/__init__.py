@@ -7,6 +7,8 @@ trials, seed)``) so trials are proposed, recorded and logged the same way by eve
 hyperopt's TPE with settings tuned on ``benchmarks/search_quality.py`` (:mod:`.tpe`). Both start
 with a trial at the model library's own defaults (the objective's start points, handed over in
 :class:`AlgorithmInput`); ``search.tpe`` gives hyperopt's raw TPE with the settings it names.
+Those that read every earlier trial per proposal see a bounded window of a long search's
+history (:mod:`.window`), so trial 10,000 costs what trial 500 did.
 A new algorithm is a factory in :data:`ALGORITHMS` (the CLI and the YAML schema read it).
 """
 
@@ -21,6 +23,7 @@ from hyperopt import anneal, rand
 from hpo_plugin.algorithms.grid import GridSearch
 from hpo_plugin.algorithms.points import StartFrom, Suggest
 from hpo_plugin.algorithms.tpe import TUNED_TPE, TpeSettings
+from hpo_plugin.algorithms.window import Windowed
 from hpo_plugin.space import Param
 from hpo_plugin.tradeoffs import NO_TRADEOFFS, Tradeoffs
 
@@ -47,19 +50,20 @@ def _atpe(spec: AlgorithmInput) -> Suggest:
 def _gp(spec: AlgorithmInput) -> Suggest:
     from hpo_plugin.algorithms.gp import GaussianProcessSearch  # numpy/scipy only, on first use
 
-    inner = GaussianProcessSearch(spec.space, tradeoffs=spec.tradeoffs).suggest
+    search = GaussianProcessSearch(spec.space, tradeoffs=spec.tradeoffs)
+    inner = Windowed(search.suggest, search.max_points).suggest  # what it would fit on, read once
     return StartFrom(list(spec.start_points), inner).suggest if spec.start_points else inner
 
 
 def _tpe(spec: AlgorithmInput) -> Suggest:
     if spec.tpe is not None:
-        return spec.tpe.suggest()
-    inner = TUNED_TPE.suggest()
+        return Windowed(spec.tpe.suggest()).suggest
+    inner = Windowed(TUNED_TPE.suggest()).suggest
     return StartFrom(list(spec.start_points), inner).suggest if spec.start_points else inner
 
 
 ALGORITHMS: dict[str, Callable[[AlgorithmInput], Suggest]] = {
-    "anneal": lambda spec: anneal.suggest,
+    "anneal": lambda spec: Windowed(anneal.suggest).suggest,
     "atpe": _atpe,
     "gp": _gp,
     "grid": lambda spec: GridSearch.build(spec.space, spec.seed).suggest,

@@ -9,6 +9,7 @@ import numpy as np
 from hyperopt import Trials
 
 from hpo_plugin.executors.loop import early_stop_fn, minimize
+from hpo_plugin.executors.stepping import GrowingTrials
 from hpo_plugin.executors.trial import Numbers
 from hpo_plugin.pruners import Board
 from hpo_plugin.tracking.records import TrialRecord
@@ -38,8 +39,8 @@ class TrialContext:
         return self.prepared.config
 
     def trials(self, trials: Trials | None = None) -> Trials:
-        """``trials`` (or a new Trials) holding the resumed or warm-start history."""
-        trials = trials if trials is not None else Trials()
+        """``trials`` (or new GrowingTrials) holding the resumed or warm-start history."""
+        trials = trials if trials is not None else GrowingTrials()
         if self.history is not None:
             trials.insert_trial_docs(self.history.trials.trials)
             trials.refresh()

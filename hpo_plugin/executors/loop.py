@@ -1,25 +1,28 @@
-"""The one hyperopt loop every search runs: ``fmin`` with the search's budget and stop rules.
+"""The one hyperopt loop every search runs: ``fmin``'s loop with the search's budget and stop rules.
 
 Sequential, local and Spark searches (and the bare baseline) differ only in the objective
-function and the ``Trials`` they pass: hyperopt's own ``Trials`` (trials run in the loop),
-:class:`~hpo_plugin.executors.pool.PoolTrials` (worker processes or Spark jobs).
+function and the ``Trials`` they pass: :class:`~hpo_plugin.executors.stepping.GrowingTrials`
+(trials run in the loop), :class:`~hpo_plugin.executors.pool.PoolTrials` (worker processes or
+Spark jobs). The loop is hyperopt's ``FMinIter`` with steps that do not grow with the history
+(:mod:`~hpo_plugin.executors.stepping`), built as ``fmin`` builds it.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from hyperopt import JOB_STATE_DONE, STATUS_OK, Trials, fmin
-from hyperopt.exceptions import AllTrialsFailed
+from hyperopt import JOB_STATE_DONE, STATUS_OK, Domain, Trials
 from hyperopt.pyll import rec_eval
 from threadpoolctl import threadpool_limits
 
+from hpo_plugin.executors.stepping import GrowingTrials, Loop
 from hpo_plugin.hyperopt_protocol import point_vals
 from hpo_plugin.tracking.records import WARM_WORKDIR
+
+POLL_S = 0.02  # the loop's pause between looks at asynchronous trials (hyperopt's default: 1 s)
 
 
 def minimize(
@@ -38,25 +41,25 @@ def minimize(
     search's) supply the trials so far and the seed stream past them.
     """
     search = prepared.config.search
-    trials = trials if trials is not None else Trials()
+    trials = trials if trials is not None else GrowingTrials()
     rstate = rstate if rstate is not None else np.random.default_rng(search.seed)
+    loop = Loop(
+        prepared.suggest,
+        Domain(_with_vals(fn), prepared.space.hyperopt()),
+        trials,
+        rstate,
+        max_queue_len=max_queue_len,
+        poll_interval_secs=POLL_S,
+        max_evals=max_evals(search, trials),
+        timeout=search.time_limit,
+        loss_threshold=search.loss_threshold,
+        verbose=progress,
+        show_progressbar=progress,
+        early_stop_fn=early_stop_fn,
+    )
     # BLAS and OpenMP pools get the trial's thread budget too (they busy-wait otherwise).
-    # AllTrialsFailed: the search reports that itself, with the first error.
-    with threadpool_limits(limits=prepared.objective.n_threads), contextlib.suppress(AllTrialsFailed):
-        fmin(
-            _with_vals(fn),
-            space=prepared.space.hyperopt(),
-            algo=prepared.suggest,
-            max_evals=max_evals(search, trials),
-            timeout=search.time_limit,
-            loss_threshold=search.loss_threshold,
-            early_stop_fn=early_stop_fn,
-            trials=trials,
-            rstate=rstate,
-            max_queue_len=max_queue_len,
-            show_progressbar=progress,
-            return_argmin=False,
-        )
+    with threadpool_limits(limits=prepared.objective.n_threads):
+        loop.exhaust()
     return trials
 
 
@@ -88,16 +91,24 @@ class NoImprovement:
     min_delta: float = 0.0
 
     def __call__(self, trials: Trials, *state) -> tuple[bool, list]:
-        best, since = float("inf"), 0
-        for doc in trials.trials:
-            if doc["state"] != JOB_STATE_DONE or doc["misc"].get("workdir") == WARM_WORKDIR:
+        # ``state`` (hyperopt hands back what the last call returned): how far the leading
+        # finished trials go, and the best loss and count without improvement there, so each
+        # call reads only the trials after them.
+        settled, best, since = state if state else (0, float("inf"), 0)
+        kept, open_seen = [settled, best, since], False
+        for doc in trials.trials[settled:]:
+            if doc["state"] != JOB_STATE_DONE:
+                open_seen = True  # it and the trials after it are read again next time
                 continue
-            loss = doc["result"].get("loss") if doc["result"].get("status") == STATUS_OK else None
-            if loss is not None and loss < best - self.min_delta:
-                best, since = loss, 0
-            else:
-                since += 1
-        return since >= self.patience, []
+            if doc["misc"].get("workdir") != WARM_WORKDIR:
+                loss = doc["result"].get("loss") if doc["result"].get("status") == STATUS_OK else None
+                if loss is not None and loss < best - self.min_delta:
+                    best, since = loss, 0
+                else:
+                    since += 1
+            if not open_seen:
+                kept = [kept[0] + 1, best, since]
+        return since >= self.patience, kept
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from hyperopt import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING, Domain, FMinIter, Trials
+from hyperopt import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING
 
 from hpo_plugin.executors.context import TrialContext
+from hpo_plugin.executors.stepping import GrowingTrials
 from hpo_plugin.executors.trial import new_record
 from hpo_plugin.hyperopt_protocol import point_vals
 from hpo_plugin.tracking.records import TrialRecord
 
-POLL_S = 0.02  # hyperopt's pause between loop iterations (its default is 1 s)
 WAIT_S = 0.25  # the longest the loop waits for an event: how late it sees a timeout
 
 
@@ -31,7 +31,7 @@ def _now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-class PoolTrials(Trials):
+class PoolTrials(GrowingTrials):
     """Trials whose queued (NEW) trials are taken by worker slots the moment they arrive.
 
     hyperopt's loop refreshes its trials after every poll; here a refresh made while a trial
@@ -49,35 +49,12 @@ class PoolTrials(Trials):
         self.cancelled = False
         super().__init__()  # refreshes
 
-    def fmin(self, fn, space, **settings):
-        """hyperopt's loop for asynchronous trials, polling every POLL_S instead of every second.
-
-        ``Trials.fmin`` is hyperopt's hook for a Trials backend to run its own loop (SparkTrials
-        uses it too); ``fmin`` calls it with its own arguments.
-        """
-        loop = FMinIter(
-            settings["algo"],
-            Domain(fn, space),
-            self,
-            settings["rstate"],
-            asynchronous=True,
-            max_queue_len=settings["max_queue_len"],
-            poll_interval_secs=POLL_S,
-            max_evals=settings["max_evals"],
-            timeout=settings["timeout"],
-            loss_threshold=settings["loss_threshold"],
-            verbose=settings["show_progressbar"],
-            show_progressbar=settings["show_progressbar"],
-            early_stop_fn=settings["early_stop_fn"],
-        )
-        loop.exhaust()
-
     def insert_trial_docs(self, docs):
         with self._changed:
             rval = super().insert_trial_docs(docs)
-            Trials.refresh(self)  # the stored documents (copies of ``docs``) appear in ``trials``
-            new = set(rval)
-            self._queue.extend(d for d in self.trials if d["tid"] in new and d["state"] == JOB_STATE_NEW)
+            GrowingTrials.refresh(self)  # the stored documents (copies of ``docs``) appear in ``trials``
+            stored = self._dynamic_trials[len(self._dynamic_trials) - len(rval) :]
+            self._queue.extend(d for d in stored if d["state"] == JOB_STATE_NEW)
             self._changed.notify_all()
         return rval
 

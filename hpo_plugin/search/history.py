@@ -30,7 +30,6 @@ from hpo_plugin.tracking.client import end_run
 from hpo_plugin.tracking.parent import space_params
 from hpo_plugin.tracking.records import FAILED, FINISHED, KILLED, RUNNING, WARM_WORKDIR, TrialRecord
 from hpo_plugin.tracking.schema import (
-    ERROR_TAG,
     SPACE_PARAM_PREFIX,
     TRADEOFFS_TAG,
     curve,
@@ -38,6 +37,7 @@ from hpo_plugin.tracking.schema import (
     load_trials,
     logged_metrics,
     logged_params,
+    present,
     search_parent,
     tradeoffs_tag,
 )
@@ -178,7 +178,7 @@ def load_history(
             raise ConfigError(
                 config.source, "space", f"trial {row['number']} of search {parent_run_id} does not fit it"
             )
-        record = _record(client, row, space.trial_params(space.point_of(vals)))
+        record = _record(row, space.trial_params(space.point_of(vals)))
         if tradeoffs.active and record.scored:  # judged as it was when it ran, from what it logged
             record.judged = tradeoffs.judged(record.loss, record.metrics)
         result = {"status": STATUS_FAIL}
@@ -195,22 +195,20 @@ def load_history(
     return History(trials, records, next_number, warm.n_warm if warm else 0)
 
 
-def _record(client: MlflowClient, row: dict, params: dict[str, Any]) -> TrialRecord:
-    run = client.get_run(row["run_id"])
-    outputs = run.outputs.model_outputs if run.outputs else []
+def _record(row: dict, params: dict[str, Any]) -> TrialRecord:
     loss = row["loss"] if row["status"] == FINISHED and math.isfinite(row["loss"]) else None
     return TrialRecord(
         number=int(row["number"]),
         params=params,
-        start_ms=run.info.start_time,
-        end_ms=run.info.end_time,
+        start_ms=int(row["start_ms"]),
+        end_ms=None if not present(row["end_ms"]) else int(row["end_ms"]),
         status=row["status"],
         loss=loss,
         metrics=logged_metrics(row),
-        error=run.data.tags.get(ERROR_TAG),
+        error=row["error"] if present(row["error"]) else None,
         run_id=row["run_id"],
         pruned_step=None if math.isnan(row["pruned_step"]) else int(row["pruned_step"]),
-        model_id=outputs[0].model_id if outputs else None,
+        model_id=row["model_id"] if present(row["model_id"]) else None,
     )
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from hpo_plugin.errors import TrackingError
+from hpo_plugin.tracking.children import child_runs, paged
 from hpo_plugin.tradeoffs import NO_TRADEOFFS, Bound, Goal, Tradeoffs
 from hpo_plugin.version import __version__
 
@@ -116,8 +116,10 @@ class SearchTrials:
     """A search's parent run and its trials as one frame (one row per child run).
 
     Columns: ``number``, ``status``, ``pruned_step`` (nan unless the trial was pruned), ``loss``
-    (nan if none; a pruned trial's is what the algorithm got), ``duration_s``, ``run_id``, and
-    ``param_<name>`` / ``metric_<name>`` for every param and metric the trials logged.
+    (nan if none; a pruned trial's is what the algorithm got), ``duration_s``, ``run_id``,
+    ``vals``, ``feasible``, ``pareto``, ``start_ms``, ``end_ms``, ``error`` (``hpo.error``),
+    ``model_id`` (its logged model), and ``param_<name>`` / ``metric_<name>`` for every param
+    and metric the trials logged.
     """
 
     parent: object
@@ -125,35 +127,31 @@ class SearchTrials:
     params: tuple[str, ...]
 
 
-def paged(search, *args, **kwargs) -> Iterator:
-    """Every result of an MLflow ``search_*`` call, page after page (``page_token``)."""
-    token = None
-    while True:
-        page = search(*args, page_token=token, **kwargs)
-        yield from page
-        if not (token := page.token):
-            return
+def load_trials(client, parent_run_id: str, parent=None) -> SearchTrials:
+    """All children of a search in a few queries (never one request per trial).
 
-
-def load_trials(client, parent_run_id: str) -> SearchTrials:
-    """All children of a search in one paged query (never one request per trial)."""
-    parent = client.get_run(parent_run_id)
+    ``parent``: its parent Run, when the caller has read it already.
+    """
+    parent = parent if parent is not None else client.get_run(parent_run_id)
     rows = []
-    query = f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'"
-    for run in paged(client.search_runs, [parent.info.experiment_id], query, max_results=5000):
+    for run in child_runs(client, parent.info.experiment_id, parent.info.run_id):
         row = {
-            "number": int(run.data.tags.get(TRIAL_NUMBER_TAG, 0)),
-            "status": run.info.status,
-            "pruned_step": float(run.data.tags.get(PRUNED_TAG, math.nan)),
-            "loss": run.data.metrics.get(LOSS_METRIC, math.nan),
-            "duration_s": ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000,
-            "run_id": run.info.run_id,
-            "vals": run.data.tags.get(VALS_TAG),  # the point as hyperopt's vals (JSON), for resume
-            "feasible": _flag(run.data.tags.get(FEASIBLE_TAG)),
-            "pareto": _flag(run.data.tags.get(PARETO_TAG)),
+            "number": int(run.tags.get(TRIAL_NUMBER_TAG, 0)),
+            "status": run.status,
+            "pruned_step": float(run.tags.get(PRUNED_TAG, math.nan)),
+            "loss": run.metrics.get(LOSS_METRIC, math.nan),
+            "duration_s": ((run.end_time or run.start_time) - run.start_time) / 1000,
+            "run_id": run.run_id,
+            "vals": run.tags.get(VALS_TAG),  # the point as hyperopt's vals (JSON), for resume
+            "feasible": _flag(run.tags.get(FEASIBLE_TAG)),
+            "pareto": _flag(run.tags.get(PARETO_TAG)),
+            "start_ms": run.start_time,
+            "end_ms": run.end_time,
+            "error": run.tags.get(ERROR_TAG),
+            "model_id": run.model_id,
         }
-        row.update({f"param_{k}": _number(v) for k, v in run.data.params.items()})
-        row.update({f"metric_{k}": v for k, v in run.data.metrics.items()})
+        row.update({f"param_{k}": _number(v) for k, v in run.params.items()})
+        row.update({f"metric_{k}": v for k, v in run.metrics.items()})
         rows.append(row)
     frame = pd.DataFrame(rows).sort_values("number").reset_index(drop=True) if rows else pd.DataFrame()
     params = tuple(sorted(c.removeprefix("param_") for c in frame.columns if c.startswith("param_")))

@@ -36,7 +36,7 @@ def show(run_id, trial_run, k, fmt, tracking_uri, experiment_name) -> None:
     --run, one trial (a failed one's error and whole traceback)."""
     import json
 
-    from hpo_plugin.browse import pareto_front, registered_versions, summary, top_trials, trial
+    from hpo_plugin.browse import pareto_front, registered_versions, search_trials, summary, top_trials, trial
 
     if (run_id is None) == (trial_run is None):
         raise click.UsageError("give a search's RUN_ID, or --run with a trial's run id")
@@ -53,8 +53,9 @@ def show(run_id, trial_run, k, fmt, tracking_uri, experiment_name) -> None:
         if info["traceback"]:
             click.echo(info["traceback"].rstrip("\n"))
         return
-    info, top = summary(client, run_id), top_trials(client, run_id, k)
-    versions, front = registered_versions(client, run_id), pareto_front(client, run_id)
+    trials = search_trials(client, run_id)
+    info, top = summary(client, run_id), top_trials(trials, k)
+    versions, front = registered_versions(client, run_id), pareto_front(trials)
     if fmt == "json":
         payload = {
             "search": info,
