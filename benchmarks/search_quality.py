@@ -13,8 +13,10 @@ to reach random search's mean best-of-budget, then the verdict per space and, la
     .venv/bin/python benchmarks/search_quality.py --spaces xgboost_wide --datasets wine
 
 Optuna's default TPE sampler is added as a reference row when optuna is installed (it is not a
-dependency). Results are cached in ``benchmarks/.quality_cache.json`` so variants can be added
-without recomputing the rest; ``--fresh`` ignores the cache.
+dependency); its ``GPSampler`` (``--variants ... "optuna gp (reference)"``) when torch is
+installed too (``pip install optuna torch``; the verdict is still against Optuna's TPE).
+Results are cached in ``benchmarks/.quality_cache.json`` so variants can be added without
+recomputing the rest; ``--fresh`` ignores the cache.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ VARIANTS = {
     "anneal": ("algo", "anneal", None),
     "atpe": ("algo", "atpe", None),
     "optuna tpe (reference)": ("optuna", "", None),
+    "optuna gp (reference)": ("optuna", "gp", None),  # Optuna's GPSampler: needs torch
 }
 
 
@@ -176,7 +179,7 @@ def run_one(task: tuple[str, str, str, int, int]) -> list[float]:
     variant, space, dataset, seed, budget = task
     kind, algo, tpe = _variant(variant)
     if kind == "optuna":
-        return _optuna(_config(space, dataset, seed, budget, "random", None), budget)
+        return _optuna(_config(space, dataset, seed, budget, "random", None), budget, algo)
     from hpo_plugin.executors.loop import minimize
     from hpo_plugin.search import prepare_search
     from hpo_plugin.space import decode
@@ -235,7 +238,8 @@ def _custom(prepared, family: str, settings: dict):
     return dataclasses.replace(prepared, suggest=suggest)
 
 
-def _optuna(config, budget: int) -> list[float]:
+def _optuna(config, budget: int, sampler: str = "") -> list[float]:
+    """Optuna's default TPE (``sampler`` ""), or its GPSampler ("gp"), seeded with the search's seed."""
     import optuna
 
     from hpo_plugin.search import prepare_search
@@ -246,7 +250,8 @@ def _optuna(config, budget: int) -> list[float]:
     def objective(trial):
         return prepared.objective.evaluate(_suggest(trial, config.space)).loss
 
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=config.search.seed))
+    samplers = {"": optuna.samplers.TPESampler, "gp": optuna.samplers.GPSampler}
+    study = optuna.create_study(sampler=samplers[sampler](seed=config.search.seed))
     study.optimize(objective, n_trials=budget, catch=(Exception,))
     return [t.value if t.value is not None else math.inf for t in study.trials]
 
@@ -367,6 +372,10 @@ def main() -> None:
         import optuna  # noqa: F401
     except ImportError:
         variants = [v for v in variants if _variant(v)[0] != "optuna"]
+    try:
+        import torch  # noqa: F401  (Optuna's GPSampler)
+    except ImportError:
+        variants = [v for v in variants if _variant(v)[:2] != ("optuna", "gp")]
     cache = {} if args.fresh or not CACHE.exists() else json.loads(CACHE.read_text())
     tasks = [
         (v, space, d, s, args.budget)
