@@ -34,7 +34,7 @@ def store(request, client):
     base = os.environ.get("HPO_TEST_POSTGRES")
     if not base:
         pytest.skip("set HPO_TEST_POSTGRES to a PostgreSQL URL (.ci/run starts one)")
-    import psycopg2
+    psycopg2 = pytest.importorskip("psycopg2")  # the dev extra (a plain install has no driver)
 
     name = f"hpo_{uuid.uuid4().hex[:12]}"
     admin = psycopg2.connect(base.replace("postgresql+psycopg2://", "postgresql://") + "/postgres")
