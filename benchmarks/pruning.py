@@ -14,7 +14,12 @@ defaults) runs the same objective for the same time as a reference row when optu
 
     .venv/bin/python benchmarks/pruning.py --seeds 5 --budget 50
 
-Its last line: ``pruning datasets_at_or_under_0.6 N/4 median_fraction F``.
+Its last line: ``pruning datasets_at_or_under_0.6 N/4 median_fraction F``. Several ``--pruning``
+settings run on the same unpruned searches (one row each, ``pruned: <method>``, and one last
+line each, the settings' row name appended):
+
+    .venv/bin/python benchmarks/pruning.py --datasets digits --pruning \
+        '{"method": "median", "report_every": 20}' '{"method": "successive_halving", "min_resource": 60}'
 """
 
 from __future__ import annotations
@@ -157,6 +162,18 @@ def time_to(trace, target: float, budget: float) -> float:
     return next((t for t, loss in trace if loss is not None and loss <= target), budget)
 
 
+def _names(settings: list[dict]) -> dict[str, dict]:
+    """Rows for several pruning settings: ``pruned: <method>``, with the knobs that differ where
+    two settings share a method."""
+    names = {}
+    for each in settings:
+        differ = [k for k, v in each.items() if k != "method" and any(o.get(k) != v for o in settings)]
+        knobs = [f"{k} {each[k]}" for k in differ]
+        shared = sum(o["method"] == each["method"] for o in settings) > 1
+        names[f"pruned: {each['method']}" + (f" ({', '.join(knobs)})" if shared and knobs else "")] = each
+    return names
+
+
 def _fmt(values: list[float]) -> str:
     return f"{statistics.fmean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0:.4f}"
 
@@ -166,7 +183,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--budget", type=int, default=50)
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS))
-    parser.add_argument("--pruning", type=json.loads, default=DEFAULT_PRUNING, help="search.pruning as JSON")
+    parser.add_argument(
+        "--pruning",
+        type=json.loads,
+        nargs="+",
+        default=[DEFAULT_PRUNING],
+        help="search.pruning as JSON; several compare their rules on the same unpruned searches",
+    )
     parser.add_argument("--no-optuna", action="store_true")
     args = parser.parse_args()
     try:
@@ -175,26 +198,29 @@ def main() -> None:
         with_optuna = not args.no_optuna
     except ImportError:
         with_optuna = False
-    print(f"pruning settings {json.dumps(args.pruning)}; {args.budget} unpruned trials, {args.seeds} seeds")
+    names = {"pruned": args.pruning[0]} if len(args.pruning) == 1 else _names(args.pruning)
+    for name, settings in names.items():
+        line = f"pruning settings {json.dumps(settings)}; {args.budget} unpruned trials, {args.seeds} seeds"
+        print(line + ("" if name == "pruned" else f" ({name})"))
     print("| dataset | search | best at equal time | time to target s | fraction | trials (pruned) |")
     print("|---|---|---|---|---|---|")
-    fractions: dict[str, float] = {}
+    fractions: dict[str, dict[str, float]] = {name: {} for name in names}
     for dataset in args.datasets:
-        runs: dict[str, list] = {"unpruned": [], "pruned": [], "optuna + MedianPruner (reference)": []}
+        runs: dict[str, list] = {"unpruned": [], **{n: [] for n in names}}
+        runs["optuna + MedianPruner (reference)"] = []
         for seed in range(args.seeds):
             unpruned = search(experiment(dataset, seed, args.budget, None, None))
             seconds = unpruned[-1][0]
             runs["unpruned"].append((unpruned, seconds))
-            pruned = search(experiment(dataset, seed, 100_000, args.pruning, seconds))
-            runs["pruned"].append((pruned, seconds))
+            for name, settings in names.items():
+                pruned = search(experiment(dataset, seed, 100_000, settings, seconds))
+                runs[name].append((pruned, seconds))
             if with_optuna:
                 config = experiment(dataset, seed, args.budget, None, None)
                 runs["optuna + MedianPruner (reference)"].append((optuna_search(config, seconds), seconds))
-            print(
-                f"  {dataset} seed {seed}: {seconds:.1f} s, unpruned {best_at(unpruned, seconds):.4f}, "
-                f"pruned {best_at(pruned, seconds):.4f}",
-                file=sys.stderr,
-            )
+            pruned_best = ", ".join(f"{n} {best_at(runs[n][-1][0], seconds):.4f}" for n in names)
+            line = f"  {dataset} seed {seed}: {seconds:.1f} s, unpruned {best_at(unpruned, seconds):.4f}"
+            print(f"{line}, {pruned_best}", file=sys.stderr)
         target = statistics.fmean(best_at(trace, s) for trace, s in runs["unpruned"])
         base = statistics.fmean(time_to(trace, target, s) for trace, s in runs["unpruned"])
         for name, done in runs.items():
@@ -202,19 +228,21 @@ def main() -> None:
                 continue
             times = [time_to(trace, target, s) for trace, s in done]
             fraction = statistics.fmean(times) / base
-            if name == "pruned":
-                fractions[dataset] = fraction
+            if name in fractions:
+                fractions[name][dataset] = fraction
             n = statistics.fmean(len(trace) for trace, _ in done)
             n_pruned = statistics.fmean(sum(loss is None for _, loss in trace) for trace, _ in done)
             print(
                 f"| {dataset} (target {target:.4f}) | {name} | {_fmt([best_at(t, s) for t, s in done])} | "
                 f"{statistics.fmean(times):.1f} | {fraction:.2f} | {n:.0f} ({n_pruned:.0f}) |"
             )
-    at_or_under = sum(f <= TARGET_FRACTION for f in fractions.values())
-    print(
-        f"pruning datasets_at_or_under_{TARGET_FRACTION} {at_or_under}/{len(fractions)} "
-        f"median_fraction {statistics.median(fractions.values()):.2f}"
-    )
+    for name, by_dataset in fractions.items():
+        at_or_under = sum(f <= TARGET_FRACTION for f in by_dataset.values())
+        print(
+            f"pruning datasets_at_or_under_{TARGET_FRACTION} {at_or_under}/{len(by_dataset)} "
+            f"median_fraction {statistics.median(by_dataset.values()):.2f}"
+            + ("" if name == "pruned" else f" ({name})")
+        )
 
 
 if __name__ == "__main__":

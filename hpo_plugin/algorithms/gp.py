@@ -13,6 +13,9 @@ Over our own space definition (a tree: a choice's option may carry its own sub-s
 - expected improvement over the lowest predicted score at a trial, maximised over candidates:
   draws from the prior plus perturbations of the best trials' numeric parameters;
 - the first ``n_startup`` proposals are random draws from the prior;
+- while an option of a choice was taken fewer than ``min_option_trials`` times among the trials
+  where its choice is active, a proposal takes the least-taken option (its candidates only): a
+  branch that drew one bad random trial is not judged on it;
 - with trade-offs (``objective.also``, ``objective.constraints``): each proposal scalarises the
   objectives with random weights (ParEGO's augmented Chebyshev over their normal scores), so
   successive proposals aim at different parts of the Pareto front (one in five, on average, at
@@ -162,6 +165,24 @@ class Coordinates:
                 X[off, slot.at] = 0.5
         return X
 
+    def untried_option(self, X: np.ndarray, at_least: int) -> int | None:
+        """The coordinate of the option taken least often (fewer than ``at_least`` times) by the
+        points ``X`` among those where its choice is active, the first such in pre-order; None
+        when every option was taken often enough."""
+        fewest, where = at_least, None
+        for slot in self.slots:
+            if slot.axis is not None:
+                continue
+            span = X[:, slot.at : slot.at + len(slot.param.options)]
+            active = span.sum(axis=1) > 0
+            if not active.any():
+                continue
+            counts = span[active].sum(axis=0)
+            k = int(np.argmin(counts))
+            if counts[k] < fewest:
+                fewest, where = counts[k], slot.at + k
+        return where
+
     def perturb(self, x: np.ndarray, rng: np.random.Generator, n: int, scale: float) -> np.ndarray:
         """``n`` copies of ``x`` with its numeric coordinates moved by N(0, ``scale``), options
         kept (inactive parameters stay neutral)."""
@@ -211,6 +232,7 @@ class GaussianProcessSearch:
     plugin: bool = True  # improve on the lowest predicted loss at a trial (False: the lowest score)
     tradeoffs: Tradeoffs = NO_TRADEOFFS
     primary_share: float = 0.2  # with further objectives: proposals that weigh the primary loss alone
+    min_option_trials: int = 2  # a choice's option tried this often (where active) before EI alone picks
 
     def suggest(self, new_ids, domain, trials, seed) -> list[dict[str, Any]]:
         rng = np.random.default_rng(seed)
@@ -243,6 +265,10 @@ class GaussianProcessSearch:
             [coords.sample(rng, self.n_candidates)]
             + [coords.perturb(X[i], rng, self.n_local, self.local_scale) for i in best]
         )
+        if (untried := coords.untried_option(X, self.min_option_trials)) is not None:
+            candidates = np.vstack([candidates, coords.sample(rng, self.n_candidates)])
+            taking = candidates[candidates[:, untried] == 1.0]
+            candidates = taking if len(taking) else candidates  # a rare nested option: EI decides
         mean, std = gp.predict(candidates)
         incumbent = float(gp.predict(X)[0].min()) if self.plugin else float(y.min())
         ei = expected_improvement(mean, std, incumbent)

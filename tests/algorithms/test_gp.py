@@ -154,3 +154,37 @@ def test_a_parameter_with_one_possible_value_is_searched_without_error():
     space = parse_space({"depth": {"quniform": [2, 2.4, 1]}, "x": {"uniform": [-2.0, 2.0]}})
     losses = search(lambda p: (p["x"] - 0.5) ** 2 + p["depth"], 10, space=space)
     assert len(losses) == 10 and all(math.isfinite(v) for v in losses)
+
+
+def test_every_option_of_a_choice_is_tried_before_the_model_alone_decides():
+    def loss(params):  # rbf looks best at once: EI alone would stay there
+        return (0.0 if params["kernel"] == "rbf" else 1.0) + params["fraction"]
+
+    def kernels(min_option_trials: int) -> list[str]:
+        trials: list[str] = []
+        algo = GaussianProcessSearch(SPACE, n_startup=3, min_option_trials=min_option_trials).suggest
+        search(lambda p: trials.append(p["kernel"]) or loss(p), 12, seed=1, algo=algo)
+        return trials
+
+    tried = kernels(2)
+    assert all(tried[:9].count(k) >= 2 for k in ("rbf", "poly", "linear")), tried
+    assert not all(kernels(0).count(k) >= 2 for k in ("rbf", "poly", "linear"))
+
+
+def test_the_least_tried_option_is_found_where_its_choice_is_active():
+    coords = Coordinates.of(SPACE)
+    points = [{"kernel": 0, "gamma": 1.0}, {"kernel": 0, "gamma": 2.0}, {"kernel": 1, "degree": 3}]
+    X = np.array([coords.encode(p) for p in points])
+    kernel = next(s for s in coords.slots if s.param.label == "kernel")
+    assert coords.untried_option(X, 2) == kernel.at + 2  # "linear": never
+    X = np.vstack([X, coords.encode({"kernel": 2}), coords.encode({"kernel": 2})])
+    assert coords.untried_option(X, 2) == kernel.at + 1  # "poly": once
+    assert coords.untried_option(X, 1) is None
+
+
+def test_a_space_without_a_choice_proposes_what_it_did_before_options_were_counted():
+    def run(min_option_trials: int) -> list[float]:
+        algo = GaussianProcessSearch(BOWL, n_startup=3, min_option_trials=min_option_trials).suggest
+        return search(bowl, 10, seed=2, space=BOWL, algo=algo)
+
+    assert run(2) == run(0)
