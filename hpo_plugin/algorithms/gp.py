@@ -15,7 +15,8 @@ Over our own space definition (a tree: a choice's option may carry its own sub-s
 - the first ``n_startup`` proposals are random draws from the prior;
 - while an option of a choice was taken fewer than ``min_option_trials`` times among the trials
   where its choice is active, a proposal takes the least-taken option (its candidates only): a
-  branch that drew one bad random trial is not judged on it;
+  branch that drew one bad random trial is not judged on it (within the first ``max_points``
+  trials, where the model sees them all; not with trade-offs);
 - with trade-offs (``objective.also``, ``objective.constraints``): each proposal scalarises the
   objectives with random weights (ParEGO's augmented Chebyshev over their normal scores), so
   successive proposals aim at different parts of the Pareto front (one in five, on average, at
@@ -239,13 +240,13 @@ class GaussianProcessSearch:
         traded = self.tradeoffs.active
         history = tradeoff_observations(trials) if traded else observations(trials)
         points = []
-        for _ in new_ids:
+        for new_id in new_ids:
             if len(history) < self.n_startup:
                 points.append(prior_point(self.space, rng, {}))
             elif traded:
                 points.append(self._propose_traded(history, rng))
             else:
-                points.append(self._propose(history, rng))
+                points.append(self._propose(history, rng, explore=new_id < self.max_points))
             pending = (points[-1], None, None) if traded else (points[-1], math.inf)
             history.append(pending)  # the next one of a batch goes elsewhere
         return propose(new_ids, domain, trials, points)
@@ -254,7 +255,12 @@ class GaussianProcessSearch:
     def coordinates(self) -> Coordinates:
         return Coordinates.of(self.space)
 
-    def _propose(self, history: list[tuple[dict[str, Any], float]], rng: np.random.Generator) -> dict:
+    def _propose(
+        self, history: list[tuple[dict[str, Any], float]], rng: np.random.Generator, explore: bool
+    ) -> dict:
+        """``explore``: whether options still owed trials are taken first (hyperopt numbers trials
+        from 0: within the first ``max_points`` the model sees every trial, so an option's count is
+        its count in the search; beyond, a view leaves out options that did badly)."""
         coords = self.coordinates
         history = _subset(history, self.max_points)
         X = np.array([coords.encode(point) for point, _ in history])
@@ -265,7 +271,7 @@ class GaussianProcessSearch:
             [coords.sample(rng, self.n_candidates)]
             + [coords.perturb(X[i], rng, self.n_local, self.local_scale) for i in best]
         )
-        if (untried := coords.untried_option(X, self.min_option_trials)) is not None:
+        if explore and (untried := coords.untried_option(X, self.min_option_trials)) is not None:
             candidates = np.vstack([candidates, coords.sample(rng, self.n_candidates)])
             taking = candidates[candidates[:, untried] == 1.0]
             candidates = taking if len(taking) else candidates  # a rare nested option: EI decides

@@ -171,6 +171,18 @@ def test_every_option_of_a_choice_is_tried_before_the_model_alone_decides():
     assert not all(kernels(0).count(k) >= 2 for k in ("rbf", "poly", "linear"))
 
 
+def test_past_max_points_options_are_not_taken_again_for_falling_out_of_the_models_view():
+    # beyond max_points the model sees the best half and the latest half: the options that did
+    # badly leave its view, which must not count as untried (they were taken round robin forever)
+    tried: list[str] = []
+    algo = GaussianProcessSearch(SPACE, n_startup=3, max_points=8).suggest
+    search(
+        lambda p: tried.append(p["kernel"]) or (p["kernel"] != "rbf") + p["fraction"], 30, seed=0, algo=algo
+    )
+    assert all(tried[:8].count(k) >= 2 for k in ("rbf", "poly", "linear")), tried
+    assert tried[10:].count("rbf") > len(tried[10:]) / 2, tried
+
+
 def test_the_least_tried_option_is_found_where_its_choice_is_active():
     coords = Coordinates.of(SPACE)
     points = [{"kernel": 0, "gamma": 1.0}, {"kernel": 0, "gamma": 2.0}, {"kernel": 1, "degree": 3}]
