@@ -17,6 +17,10 @@ Over our own space definition (a tree: a choice's option may carry its own sub-s
   where its choice is active, a proposal takes the least-taken option (its candidates only): a
   branch that drew one bad random trial is not judged on it (within the first ``max_points``
   trials, where the model sees them all; not with trade-offs);
+- opt-in, off by default (measured, not yet judged on the held-out spaces; benchmarks/README.md):
+  ``explore_every=k`` makes every k-th proposal take the lowest confidence bound (predicted
+  score minus ``beta`` standard deviations) instead of EI, and ``stall=n`` does so once ``n``
+  trials in a row brought no new best (every ``stall_every``-th proposal of the stall);
 - with trade-offs (``objective.also``, ``objective.constraints``): each proposal scalarises the
   objectives with random weights (ParEGO's augmented Chebyshev over their normal scores), so
   successive proposals aim at different parts of the Pareto front (one in five, on average, at
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +52,7 @@ from scipy.special import ndtr, ndtri
 
 from hpo_plugin.algorithms.axes import Axis, prior_point
 from hpo_plugin.algorithms.points import propose
+from hpo_plugin.errors import ConfigError
 from hpo_plugin.hyperopt_protocol import point_vals
 from hpo_plugin.space import CHOICE, Param
 from hpo_plugin.tradeoffs import NO_TRADEOFFS, Tradeoffs
@@ -219,6 +225,20 @@ def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.n
     return std * (z * ndtr(z) + np.exp(-0.5 * z**2) / np.sqrt(2 * np.pi))
 
 
+# Each whole-number setting of GaussianProcessSearch and its lowest value.
+_WHOLE_SETTINGS = {
+    "n_startup": 0,
+    "n_candidates": 1,
+    "n_local": 0,
+    "n_best": 1,
+    "max_points": 2,
+    "min_option_trials": 0,
+    "explore_every": 0,
+    "stall": 0,
+    "stall_every": 1,
+}
+
+
 @dataclass(frozen=True)
 class GaussianProcessSearch:
     """GP-EI over ``space`` (see the module's docstring)."""
@@ -234,6 +254,22 @@ class GaussianProcessSearch:
     tradeoffs: Tradeoffs = NO_TRADEOFFS
     primary_share: float = 0.2  # with further objectives: proposals that weigh the primary loss alone
     min_option_trials: int = 2  # a choice's option tried this often (where active) before EI alone picks
+    explore_every: int = 0  # every k-th proposal (0: none) takes the lowest confidence bound instead of EI
+    beta: float = 2.0  # that bound: predicted score minus beta standard deviations
+    stall: int = 0  # (0: off) after this many trials without a new best, proposals take the bound
+    stall_every: int = 1  # during a stall, every k-th proposal takes the bound
+
+    def __post_init__(self) -> None:
+        """A setting out of range is a one-line error naming it (a hyperopt script passes them
+        through ``hpo_plugin.gp.suggest``'s keywords)."""
+        for name, low in _WHOLE_SETTINGS.items():
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or value < low:
+                raise ConfigError("", f"gp {name}", f"must be a whole number >= {low} (got {value!r})")
+        for name in ("local_scale", "beta", "primary_share"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not value >= 0:
+                raise ConfigError("", f"gp {name}", f"must be a number >= 0 (got {value!r})")
 
     def suggest(self, new_ids, domain, trials, seed) -> list[dict[str, Any]]:
         rng = np.random.default_rng(seed)
@@ -246,7 +282,7 @@ class GaussianProcessSearch:
             elif traded:
                 points.append(self._propose_traded(history, rng))
             else:
-                points.append(self._propose(history, rng, explore=new_id < self.max_points))
+                points.append(self._propose(history, rng, new_id))
             pending = (points[-1], None, None) if traded else (points[-1], math.inf)
             history.append(pending)  # the next one of a batch goes elsewhere
         return propose(new_ids, domain, trials, points)
@@ -256,12 +292,14 @@ class GaussianProcessSearch:
         return Coordinates.of(self.space)
 
     def _propose(
-        self, history: list[tuple[dict[str, Any], float]], rng: np.random.Generator, explore: bool
+        self, history: list[tuple[dict[str, Any], float]], rng: np.random.Generator, new_id: int
     ) -> dict:
         """``explore``: whether options still owed trials are taken first (hyperopt numbers trials
         from 0: within the first ``max_points`` the model sees every trial, so an option's count is
         its count in the search; beyond, a view leaves out options that did badly)."""
         coords = self.coordinates
+        explore = new_id < self.max_points
+        bound = self._bound(history, new_id)
         history = _subset(history, self.max_points)
         X = np.array([coords.encode(point) for point, _ in history])
         y = normal_scores(np.array([loss for _, loss in history]))
@@ -276,9 +314,21 @@ class GaussianProcessSearch:
             taking = candidates[candidates[:, untried] == 1.0]
             candidates = taking if len(taking) else candidates  # a rare nested option: EI decides
         mean, std = gp.predict(candidates)
+        if bound:
+            return coords.decode(candidates[int(np.argmin(mean - self.beta * std))])
         incumbent = float(gp.predict(X)[0].min()) if self.plugin else float(y.min())
         ei = expected_improvement(mean, std, incumbent)
         return coords.decode(candidates[int(np.argmax(ei))])
+
+    def _bound(self, history: list[tuple[dict[str, Any], float]], new_id: int) -> bool:
+        if self.explore_every and (new_id + 1) % self.explore_every == 0:
+            return True
+        if self.stall:
+            losses = [loss for _, loss in history]
+            best_at = int(np.argmin(losses))
+            since = len(losses) - 1 - best_at - self.stall  # proposals into the stall, from 0
+            return since >= 0 and since % self.stall_every == 0
+        return False
 
     def _propose_traded(self, history: list[tuple[dict, Any, Any]], rng: np.random.Generator) -> dict:
         """EI on a randomly weighted scalarisation of the objectives, times the probability

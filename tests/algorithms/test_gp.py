@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -200,3 +201,63 @@ def test_a_space_without_a_choice_proposes_what_it_did_before_options_were_count
         return search(bowl, 10, seed=2, space=BOWL, algo=algo)
 
     assert run(2) == run(0)
+
+
+def _clustered_history() -> list[tuple[dict, float]]:
+    """Twelve good trials packed around (0.3, 0.3) of the bowl's square and three bad ones far
+    from it: expected improvement stays in the cluster."""
+    rng = np.random.default_rng(0)
+    near = [{"x": 0.3 + a, "y": 0.3 + b} for a, b in rng.normal(0.0, 0.05, (12, 2))]
+    far = [{"x": -1.5, "y": 1.5}, {"x": 1.5, "y": -1.5}, {"x": -1.5, "y": -1.5}]
+    return [(p, bowl(p) * 0.01) for p in near] + [(p, 10.0 + bowl(p)) for p in far]
+
+
+def _distance_to_tried(point: dict, history: list) -> float:
+    return min(math.hypot(point["x"] - p["x"], point["y"] - p["y"]) for p, _ in history)
+
+
+def test_a_confidence_bound_proposal_goes_where_the_model_is_unsure_every_kth_trial():
+    history = _clustered_history()
+    plain = GaussianProcessSearch(BOWL, n_startup=3)
+    bound = GaussianProcessSearch(BOWL, n_startup=3, explore_every=4, beta=3.0)
+    exploit = plain._propose(list(history), np.random.default_rng(1), new_id=15)
+    assert _distance_to_tried(exploit, history) < 0.3, exploit
+    explored = bound._propose(list(history), np.random.default_rng(1), new_id=15)  # the 16th: 4th of 4
+    assert _distance_to_tried(explored, history) > 1.5 * _distance_to_tried(exploit, history), explored
+    between = bound._propose(list(history), np.random.default_rng(1), new_id=16)
+    assert between == exploit  # the others are expected improvement, as without the setting
+
+
+def test_a_stalled_search_takes_the_confidence_bound_until_a_new_best():
+    history = _clustered_history()
+    stalled = GaussianProcessSearch(BOWL, n_startup=3, stall=3)
+    always = GaussianProcessSearch(BOWL, n_startup=3, explore_every=1)
+    plain = GaussianProcessSearch(BOWL, n_startup=3)
+    best = int(np.argmin([loss for _, loss in history]))
+    assert len(history) - 1 - best >= 3  # the best of the cluster is not among the last three
+    rng = np.random.default_rng(5)
+    assert stalled._propose(list(history), rng, 15) == always._propose(
+        list(history), np.random.default_rng(5), 15
+    )
+    fresh = [*history, ({"x": 0.7, "y": -0.4}, -1.0)]  # a new best: expected improvement again
+    got = stalled._propose(list(fresh), np.random.default_rng(5), 16)
+    assert got == plain._propose(list(fresh), np.random.default_rng(5), 16)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"min_option_trials": -1}, "gp min_option_trials: must be a whole number >= 0 (got -1)"),
+        ({"stall": 2.5}, "gp stall: must be a whole number >= 0 (got 2.5)"),
+        ({"explore_every": -3}, "gp explore_every: must be a whole number >= 0 (got -3)"),
+        ({"beta": -1.0}, "gp beta: must be a number >= 0 (got -1.0)"),
+        ({"n_candidates": 0}, "gp n_candidates: must be a whole number >= 1 (got 0)"),
+    ],
+)
+def test_a_setting_out_of_range_is_a_one_line_error_naming_it(setting, message):
+    from hpo_plugin import gp
+    from hpo_plugin.errors import ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        search(bowl, 3, space=BOWL, algo=functools.partial(gp.suggest, **setting))
+    assert str(raised.value) == message
