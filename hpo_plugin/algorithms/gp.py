@@ -294,9 +294,11 @@ class GaussianProcessSearch:
     def _propose(
         self, history: list[tuple[dict[str, Any], float]], rng: np.random.Generator, new_id: int
     ) -> dict:
-        """``explore``: whether options still owed trials are taken first (hyperopt numbers trials
-        from 0: within the first ``max_points`` the model sees every trial, so an option's count is
-        its count in the search; beyond, a view leaves out options that did badly)."""
+        """The point for trial ``new_id``. Options still owed trials are taken first only while
+        ``new_id < max_points`` (hyperopt numbers trials from 0: within the first ``max_points`` the
+        model sees every trial, so an option's count is its count in the search; beyond, a view
+        leaves out options that did badly); :meth:`_bound` says whether it takes the confidence
+        bound, read on the whole history."""
         coords = self.coordinates
         explore = new_id < self.max_points
         bound = self._bound(history, new_id)
