@@ -29,6 +29,24 @@ def uses_mlflow(fn: Callable) -> bool:
     return any(name.split(".")[0] == "mlflow" for name in names)
 
 
+def open_tracking(tracking_uri: str) -> None:
+    """Import MLflow and open its store at ``tracking_uri`` in this process, once: a worker does
+    it before a limited trial's clock starts, so importing MLflow and connecting to its database
+    (seconds on a busy machine) are not counted against ``search.trial_timeout``."""
+    if tracking_uri in _OPENED:
+        return
+    import mlflow
+
+    if mlflow.get_tracking_uri() != tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    with contextlib.suppress(Exception):  # a store that fails to open fails the trial, with its error
+        mlflow.MlflowClient(tracking_uri).search_experiments(max_results=1)
+    _OPENED.add(tracking_uri)
+
+
+_OPENED: set[str] = set()
+
+
 @dataclass
 class LoggedByTrial:
     """What the trial's own MLflow calls left behind: the model it logged in its run, if any."""
