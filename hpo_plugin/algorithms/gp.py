@@ -17,10 +17,10 @@ Over our own space definition (a tree: a choice's option may carry its own sub-s
   where its choice is active, a proposal takes the least-taken option (its candidates only): a
   branch that drew one bad random trial is not judged on it (within the first ``max_points``
   trials, where the model sees them all; not with trade-offs);
-- opt-in, off by default (measured, not yet judged on the held-out spaces; benchmarks/README.md):
-  ``explore_every=k`` makes every k-th proposal take the lowest confidence bound (predicted
-  score minus ``beta`` standard deviations) instead of EI, and ``stall=n`` does so once ``n``
-  trials in a row brought no new best (every ``stall_every``-th proposal of the stall);
+- once ``stall`` (8) trials in a row brought no new best, proposals take the lowest confidence
+  bound (predicted score minus ``beta`` standard deviations) instead of EI until one does (every
+  ``stall_every``-th proposal of the stall): EI alone keeps proposing around a lucky trial;
+  ``explore_every=k`` (opt-in) makes every k-th proposal take that bound;
 - with trade-offs (``objective.also``, ``objective.constraints``): each proposal scalarises the
   objectives with random weights (ParEGO's augmented Chebyshev over their normal scores), so
   successive proposals aim at different parts of the Pareto front (one in five, on average, at
@@ -29,7 +29,8 @@ Over our own space definition (a tree: a choice's option may carry its own sub-s
   feasible prediction times the probability that the candidate meets every constraint (while
   no trial is feasible yet, that probability alone).
 
-Chosen on the tuning spaces of ``benchmarks/search_quality.py`` (10 seeds; its README).
+Chosen on the tuning spaces of ``benchmarks/search_quality.py`` (10 seeds; its README), ``stall``
+then judged once on its held-out spaces.
 
 Each call draws from ``numpy.random.default_rng(seed)`` with the seed hyperopt's loop passes and
 reads the history from the trial documents only: a resumed search, whose documents are rebuilt
@@ -256,7 +257,7 @@ class GaussianProcessSearch:
     min_option_trials: int = 2  # a choice's option tried this often (where active) before EI alone picks
     explore_every: int = 0  # every k-th proposal (0: none) takes the lowest confidence bound instead of EI
     beta: float = 2.0  # that bound: predicted score minus beta standard deviations
-    stall: int = 0  # (0: off) after this many trials without a new best, proposals take the bound
+    stall: int = 8  # (0: off) after this many trials without a new best, proposals take the bound
     stall_every: int = 1  # during a stall, every k-th proposal takes the bound
 
     def __post_init__(self) -> None:

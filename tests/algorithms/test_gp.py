@@ -218,8 +218,8 @@ def _distance_to_tried(point: dict, history: list) -> float:
 
 def test_a_confidence_bound_proposal_goes_where_the_model_is_unsure_every_kth_trial():
     history = _clustered_history()
-    plain = GaussianProcessSearch(BOWL, n_startup=3)
-    bound = GaussianProcessSearch(BOWL, n_startup=3, explore_every=4, beta=3.0)
+    plain = GaussianProcessSearch(BOWL, n_startup=3, stall=0)  # expected improvement alone
+    bound = GaussianProcessSearch(BOWL, n_startup=3, explore_every=4, beta=3.0, stall=0)
     exploit = plain._propose(list(history), np.random.default_rng(1), new_id=15)
     assert _distance_to_tried(exploit, history) < 0.3, exploit
     explored = bound._propose(list(history), np.random.default_rng(1), new_id=15)  # the 16th: 4th of 4
@@ -232,7 +232,7 @@ def test_a_stalled_search_takes_the_confidence_bound_until_a_new_best():
     history = _clustered_history()
     stalled = GaussianProcessSearch(BOWL, n_startup=3, stall=3)
     always = GaussianProcessSearch(BOWL, n_startup=3, explore_every=1)
-    plain = GaussianProcessSearch(BOWL, n_startup=3)
+    plain = GaussianProcessSearch(BOWL, n_startup=3, stall=0)
     best = int(np.argmin([loss for _, loss in history]))
     assert len(history) - 1 - best >= 3  # the best of the cluster is not among the last three
     rng = np.random.default_rng(5)
