@@ -27,10 +27,9 @@ from hpo_plugin.errors import one_line
 from hpo_plugin.executors.context import TrialContext
 from hpo_plugin.executors.limits import Limits
 from hpo_plugin.executors.pool import PoolTrials, drive, proposed
-from hpo_plugin.executors.trial import evaluate_trial, run_trial
+from hpo_plugin.executors.trial import evaluate_trial, prepare_trial, run_trial
 from hpo_plugin.models.files import ModelFiles
 from hpo_plugin.objectives.base import Objective
-from hpo_plugin.objectives.trial_run import open_tracking
 from hpo_plugin.processes import EOF_FRAME, child_io, receive, send, spawn
 from hpo_plugin.pruners import Board, Reporter
 from hpo_plugin.tracking.records import TrialRecord
@@ -246,8 +245,7 @@ def _trials(objective: Objective, receive_frame, send_frame) -> None:
             message  # run_id: opened first if it uses MLflow
         )
         if limited:  # the trial's limits count from here
-            if tracking_uri and run_id and objective.uses_mlflow:  # not the user's time
-                open_tracking(tracking_uri)
+            prepare_trial(objective, run_id, tracking_uri)
             try:
                 send_frame(Began())
             except OSError:  # the search process is gone

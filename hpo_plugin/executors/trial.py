@@ -15,6 +15,7 @@ from hyperopt import STATUS_FAIL, STATUS_OK
 
 from hpo_plugin.errors import full_traceback, location, one_line
 from hpo_plugin.objectives.base import Objective
+from hpo_plugin.objectives.trial_run import open_tracking
 from hpo_plugin.pruners import Board, Reporter, TrialPruned
 from hpo_plugin.space import SearchSpace
 from hpo_plugin.tracking.records import FINISHED, RUNNING, TrialLog, TrialRecord
@@ -54,6 +55,13 @@ class NoSink:
 
     def finished(self, record: TrialRecord, model: Any) -> None:
         pass
+
+
+def prepare_trial(objective: Objective, run_id: str | None, tracking_uri: str | None) -> None:
+    """What a trial's own MLflow calls need, done before its limits' clock starts: importing MLflow
+    and opening its store take seconds on a busy machine, not the user's time."""
+    if objective.uses_mlflow and tracking_uri and run_id:
+        open_tracking(tracking_uri)
 
 
 def evaluate_trial(
