@@ -57,11 +57,16 @@ class NoSink:
         pass
 
 
+def _own_run(objective: Objective, run_id: str | None, tracking_uri: str | None) -> tuple[str, str] | None:
+    """(tracking URI, run id) of the run a trial's own MLflow calls go to, if its code uses MLflow."""
+    return (tracking_uri, run_id) if objective.uses_mlflow and tracking_uri and run_id else None
+
+
 def prepare_trial(objective: Objective, run_id: str | None, tracking_uri: str | None) -> None:
     """What a trial's own MLflow calls need, done before its limits' clock starts: importing MLflow
     and opening its store take seconds on a busy machine, not the user's time."""
-    if objective.uses_mlflow and tracking_uri and run_id:
-        open_tracking(tracking_uri)
+    if run := _own_run(objective, run_id, tracking_uri):
+        open_tracking(run[0])
 
 
 def evaluate_trial(
@@ -77,7 +82,7 @@ def evaluate_trial(
     it reports goes to ``reporter`` (which asks the search's pruner, if there is one); its steps
     end up in ``record.steps`` and, as metric history, in ``record.log``.
     """
-    run = (tracking_uri, record.run_id) if objective.uses_mlflow and tracking_uri and record.run_id else None
+    run = _own_run(objective, record.run_id, tracking_uri)
     reporter = reporter if reporter is not None else Reporter()
     try:
         outcome = objective.evaluate(record.argument, run, reporter)

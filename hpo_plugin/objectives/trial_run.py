@@ -37,8 +37,7 @@ def open_tracking(tracking_uri: str) -> None:
         return
     import mlflow
 
-    if mlflow.get_tracking_uri() != tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
+    # MLflow keeps the store it opens per URI: active_run's start_run finds this one open.
     with contextlib.suppress(Exception):  # a store that fails to open fails the trial, with its error
         mlflow.MlflowClient(tracking_uri).search_experiments(max_results=1)
     _OPENED.add(tracking_uri)
