@@ -261,3 +261,22 @@ def test_a_setting_out_of_range_is_a_one_line_error_naming_it(setting, message):
     with pytest.raises(ConfigError) as raised:
         search(bowl, 3, space=BOWL, algo=functools.partial(gp.suggest, **setting))
     assert str(raised.value) == message
+
+
+def test_by_default_eight_trials_without_a_new_best_make_a_stall():
+    history = _clustered_history()
+    best = int(np.argmin([loss for _, loss in history]))
+    others = [trial for i, trial in enumerate(history) if i != best]
+    worse = [({"x": -1.0 + 0.2 * i, "y": 1.2}, 20.0 + i) for i in range(8)]
+    stalled = [*others, history[best], *worse]  # the best is exactly eight trials back
+    default = GaussianProcessSearch(BOWL, n_startup=3)
+    always = GaussianProcessSearch(BOWL, n_startup=3, explore_every=1)
+    plain = GaussianProcessSearch(BOWL, n_startup=3, stall=0)
+    new_id = len(stalled)
+    assert default._propose(list(stalled), np.random.default_rng(3), new_id) == always._propose(
+        list(stalled), np.random.default_rng(3), new_id
+    )
+    one_short = stalled[:-1]
+    assert default._propose(list(one_short), np.random.default_rng(3), new_id - 1) == plain._propose(
+        list(one_short), np.random.default_rng(3), new_id - 1
+    )
