@@ -47,11 +47,15 @@ SPACE = {
     "colsample_bytree": {"uniform": [0.4, 1.0]},
     "reg_lambda": {"loguniform": [0.01, 10]},
 }
+# Successive halving on each trial's forecast of its final value (rungs at 60, 180, 540 rounds):
+# at 5 seeds 3 of 4 datasets reach the unpruned target in at most 0.6 of the time, where the
+# same rule on the values at the rung (from 20 rounds: 2/4) stops the slow learners that end best.
 DEFAULT_PRUNING = {
     "method": "successive_halving",
-    "min_resource": 20,
+    "min_resource": 60,
     "reduction_factor": 3,
     "report_every": 20,
+    "forecast": True,
 }
 TARGET_FRACTION = 0.6
 

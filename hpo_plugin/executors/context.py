@@ -66,4 +66,6 @@ class TrialContext:
 
 def new_board(search) -> Board:
     """A board with the pruner of ``search.pruning`` (none: the steps are only recorded)."""
-    return Board(search.pruning.pruner() if search.pruning else None)
+    if search.pruning is None:
+        return Board()
+    return Board(search.pruning.pruner(), forecast=search.pruning.forecast)

@@ -3,6 +3,7 @@
 - :mod:`.base`: :class:`TrialPruned`, which ends a pruned trial;
 - :mod:`.median`, :mod:`.halving`: the rules (Optuna's median and successive halving);
 - :mod:`.board`: the search's step values, where the rules (the :class:`Pruner` protocol) look;
+- :mod:`.forecast`: a trial's final value forecast from its reports (``forecast: true``);
 - :mod:`.reporter`: a trial's side (what it reports, whether it should stop);
 - :data:`PRUNERS`: the rules by name (``search.pruning.method``; its knobs are
   :class:`hpo_plugin.config.pruning.PruningConfig`'s).

@@ -1,5 +1,8 @@
 """A search's step values: what each trial reported at each step, as a loss, and which finished.
 
+With ``forecast`` on, the values the rules compare are each trial's forecast, at each step, of
+its final value (:mod:`hpo_plugin.pruners.forecast`) rather than the value it reported.
+
 The board lives in the search process; the executors hand each report to :meth:`Board.report`
 (directly, over a worker's pipe, or on a copy of the board shipped with a Spark task) and each
 ended trial to :meth:`Board.finish`. Plain data and one lock: no MLflow, picklable.
@@ -13,6 +16,7 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hpo_plugin.pruners.forecast import forecast, forecasts
 from hpo_plugin.pruners.reporter import Reporter
 
 if TYPE_CHECKING:
@@ -31,11 +35,19 @@ class Pruner(Protocol):
 
 
 class Board:
-    """Every trial's ``{step: loss}``, the finished trials' losses, and the search's pruner."""
+    """Every trial's ``{step: loss}``, the finished trials' losses, and the search's pruner.
 
-    def __init__(self, pruner: Pruner | None = None) -> None:
+    ``steps`` holds the values the pruner compares: the reported losses, or with ``forecast``
+    their forecasts (the reported ones are in ``reported``), made towards the last step of the
+    first trial that finished with steps (``horizon``; until one has, the reported values).
+    """
+
+    def __init__(self, pruner: Pruner | None = None, forecast: bool = False) -> None:
         self.pruner = pruner
+        self.forecast = forecast
         self.steps: dict[int, dict[int, float]] = {}  # trial number -> step -> loss, steps rising
+        self.reported: dict[int, dict[int, float]] = {}  # the same, as reported (with forecast)
+        self.horizon: int | None = None
         self.completed: dict[int, float] = {}  # finished, not pruned: trial number -> loss
         self._first_at: dict[tuple[int, int], float] = {}  # (number, step) -> value, once known
         self._lock = threading.Lock()
@@ -53,8 +65,27 @@ class Board:
     def report(self, number: int, step: int, loss: float) -> bool:
         """Record trial ``number``'s loss at ``step``; whether the pruner stops it there."""
         with self._lock:
-            self.steps.setdefault(number, {})[step] = loss
+            self._record(number, {step: loss})
             return self.pruner is not None and bool(self.pruner.prune(self, number, step))
+
+    def _record(self, number: int, steps: dict[int, float]) -> None:
+        if not self.forecast:
+            self.steps.setdefault(number, {}).update(steps)
+            return
+        reported = self.reported.setdefault(number, {})
+        last = next(reversed(reported), None)
+        reported.update(steps)
+        if len(steps) == 1 and (last is None or next(iter(steps)) > last):  # a trial's next report
+            self.steps.setdefault(number, {})[next(iter(steps))] = forecast(reported, self.horizon)
+        else:
+            self.reported[number] = reported = dict(sorted(reported.items()))
+            self.steps[number] = forecasts(reported, self.horizon)
+
+    def _set_horizon(self, steps: dict[int, float]) -> None:
+        """The first finished trial's last step: every forecast so far is made again towards it."""
+        self.horizon = max(steps)
+        self.steps = {n: forecasts(curve, self.horizon) for n, curve in self.reported.items()}
+        self._first_at.clear()
 
     def reporter(self, number: int) -> Reporter:
         """Trial ``number``'s reporter, asking this board (in this process) whether to stop."""
@@ -70,7 +101,10 @@ class Board:
         """
         with self._lock:
             if record.steps:
-                self.steps.setdefault(record.number, {}).update(record.steps)
+                self._record(record.number, record.steps)
+            finished = record.scored and record.pruned_step is None
+            if self.forecast and self.horizon is None and record.steps and finished:
+                self._set_horizon(record.steps)
             if record.pruned_step is not None:
                 if record.loss is None:  # set once: a Spark task's copy of the board may have
                     record.loss = self.pruned_loss(record.steps.get(record.pruned_step, math.nan))
@@ -90,8 +124,10 @@ class Board:
     def snapshot(self) -> Board:
         """A copy for a trial that runs where it cannot ask this board (a Spark task)."""
         with self._lock:
-            copy = Board(self.pruner)
+            copy = Board(self.pruner, self.forecast)
             copy.steps = {n: dict(s) for n, s in self.steps.items()}
+            copy.reported = {n: dict(s) for n, s in self.reported.items()}
+            copy.horizon = self.horizon
             copy.completed = dict(self.completed)
             return copy
 

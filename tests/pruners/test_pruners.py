@@ -8,6 +8,7 @@ import pickle
 import pytest
 
 from hpo_plugin.pruners import Board, MedianPruner, Reporter, SuccessiveHalvingPruner, TrialPruned
+from hpo_plugin.pruners.forecast import MAX_RATIO, forecast, forecasts
 from hpo_plugin.tracking.records import TrialRecord
 
 
@@ -86,6 +87,55 @@ def test_a_pruned_trial_gets_a_loss_no_better_than_the_worst_finished_trial():
     board.finish(late)
     assert late.loss == 0.9
     assert set(board.completed) == {1, 2}
+
+
+def test_a_forecast_extrapolates_the_last_improvements_geometrically_to_the_horizon():
+    curve = {10: 1.0, 20: 0.6, 30: 0.4}  # improvements 0.4 then 0.2: each next one half the last
+    assert forecast(curve, 50) == pytest.approx(0.4 - 0.1 - 0.05)  # two more intervals
+    assert forecast(curve, 10_000) == pytest.approx(0.2, abs=1e-9)  # the limit: 0.4 - 0.2
+    assert forecast(curve, 30) == 0.4  # at the horizon already
+    assert forecast(curve, None) == 0.4  # no horizon yet
+    assert forecast({10: 1.0, 20: 0.6}, 100) == 0.6  # fewer than three reports
+    assert forecast({10: 0.5, 20: 0.4, 30: 0.45}, 100) == 0.45  # no longer improving
+    assert forecast({10: 0.5, 20: 0.6, 30: 0.5}, 100) == 0.5  # improving after getting worse
+    assert forecast({10: 1.0, 20: 0.9, 30: float("nan")}, 100) != forecast({10: 1.0}, 100)  # NaN stays
+    steady = forecast({1: 3.0, 2: 2.0, 3: 1.0}, 1_000_000)  # a ratio of 1 is taken as MAX_RATIO
+    assert steady == pytest.approx(1.0 - MAX_RATIO / (1 - MAX_RATIO))
+    assert forecasts(curve, 50) == {10: 1.0, 20: 0.6, 30: pytest.approx(0.25)}
+
+
+def slow_and_fast(board: Board) -> tuple[bool, bool]:
+    """After a finished trial that levelled off, a slow learner, then a fast starter that stalls:
+    whether each was stopped at the rung (step 60)."""
+    finished(board, 1, {20: 0.50, 40: 0.41, 60: 0.40, 300: 0.39})
+    slow = board.report(2, 20, 0.60), board.report(2, 40, 0.50), board.report(2, 60, 0.42)
+    fast = board.report(3, 20, 0.30), board.report(3, 40, 0.29), board.report(3, 60, 0.289)
+    return any(slow), any(fast)
+
+
+def test_with_forecast_a_slow_learner_is_kept_where_its_value_at_the_rung_would_stop_it():
+    rule = SuccessiveHalvingPruner(min_resource=60, reduction_factor=2)  # the best half goes on
+    assert slow_and_fast(Board(rule)) == (True, False)  # 0.42 > 0.40; then 0.289 the best
+    # forecast to step 300 (the finished trial's last): the slow learner's improvements (0.10,
+    # 0.08) go on to ~0.12, the stalled one's (0.01, 0.001) end at ~0.289, the first's at ~0.399
+    assert slow_and_fast(Board(rule, forecast=True)) == (False, True)
+    board = Board(rule, forecast=True)
+    slow_and_fast(board)
+    assert board.reported[2] == {20: 0.60, 40: 0.50, 60: 0.42}  # what was reported stays
+    assert board.steps[2][60] == pytest.approx(forecast(board.reported[2], 300))
+    assert board.steps[2][60] == pytest.approx(0.42 - 0.08 * 0.8 * (1 - 0.8**12) / 0.2)
+
+
+def test_forecasts_wait_for_the_first_finished_trials_last_step_then_are_made_again():
+    board = Board(MedianPruner(warmup_trials=1), forecast=True)
+    board.report(1, 1, 3.0), board.report(1, 2, 2.0), board.report(1, 3, 1.5)
+    assert board.steps[1] == {1: 3.0, 2: 2.0, 3: 1.5} and board.horizon is None
+    finished(board, 2, {1: 3.0, 2: 2.5, 3: 2.2, 4: 2.1, 5: 2.05, 6: 2.0})
+    assert board.horizon == 6
+    assert board.steps[1][3] == pytest.approx(1.5 - 0.5 * 0.5 * (1 - 0.5**3) / 0.5)
+    copy = pickle.loads(pickle.dumps(board.snapshot()))
+    assert copy.forecast and copy.horizon == 6 and copy.reported == board.reported
+    assert copy.report(3, 1, 2.9) is False and copy.steps[3] == {1: 2.9}
 
 
 def test_a_board_copy_travels_to_another_process_and_decides_the_same():

@@ -136,6 +136,74 @@ def check_median_decisions(client, runs) -> None:
             done.append(gap)
 
 
+LEARNER = """
+from hpo_plugin import TrialPruned
+
+
+def learner(params, trial):
+    \"\"\"The larger x, the slower it learns and the lower it ends: behind at every early step.\"\"\"
+    for step in range(1, 11):
+        trial.report(step, learned(params["x"], step))
+        if trial.should_prune():
+            raise TrialPruned()
+    return learned(params["x"], 10)
+
+
+def learned(x, step):
+    final, rate = 1.0 - 0.5 * x, 0.3 + 0.5 * x
+    return final + (3.0 - final) * rate**step
+"""
+
+
+def learned(x: float, step: int) -> float:
+    final, rate = 1.0 - 0.5 * x, 0.3 + 0.5 * x
+    return final + (3.0 - final) * rate**step
+
+
+def test_with_forecast_the_median_rule_judges_each_trial_by_where_it_will_end(write_yaml, client):
+    """Geometric curves: from three reports the forecast is the last step's value, so a trial is
+    stopped at step 3 exactly when it would end worse than the finished trials' median."""
+    write_yaml(LEARNER, "learner.py")
+    raw = {
+        "name": "forecast_fn",
+        "space": {"x": {"uniform": [0, 1]}},
+        "objective": {"function": "learner.py:learner"},
+        "search": {
+            "algo": "random",
+            "max_evals": 14,
+            "seed": 3,
+            "pruning": {"method": "median", "warmup_trials": 3, "warmup_steps": 3, "forecast": True},
+            **QUIET,
+        },
+        "register": UNREGISTERED,
+    }
+    result = run_search(load_experiment(write_yaml(yaml.safe_dump(raw), "forecast.yaml")))
+    runs = check_pruned_trials(client, result, "value")
+    done: list[float] = []  # finished trials' x so far
+    by_value_at_3 = []  # what the rule would have decided on the values at step 3
+    for run in runs:
+        x = float(run.data.params["x"])
+        if len(done) >= 3:
+            ends_worse = learned(x, 10) > np.median([learned(d, 10) for d in done])
+            stopped_at_3 = learned(x, 3) > np.median([learned(d, 3) for d in done])
+            by_value_at_3.append(stopped_at_3 != ends_worse)
+        else:
+            ends_worse = False
+        if ends_worse:
+            assert run.data.tags["hpo.pruned"] == "3", run.info.run_name
+            # the logged curve is what the trial reported, not the forecasts
+            assert history(client, run.info.run_id, "value") == [
+                (s, pytest.approx(learned(x, s))) for s in (1, 2, 3)
+            ]
+        else:
+            assert "hpo.pruned" not in run.data.tags, run.info.run_name
+            done.append(x)
+    assert any(by_value_at_3)  # the values at step 3 would have decided otherwise somewhere
+    assert float(client.get_run(result.parent_run_id).data.metrics["best_loss"]) == pytest.approx(
+        min(learned(x, 10) for x in done)
+    )
+
+
 def test_a_resumed_search_prunes_with_the_curves_of_the_trials_before_it(write_yaml, client):
     path = function_experiment(write_yaml)
     raw = yaml.safe_load(path.read_text())
