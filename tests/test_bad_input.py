@@ -39,6 +39,11 @@ CASES = [
     (tiny_text(model={"params": {"n_estimator": 5}}), [], "['n_estimator'] are not parameters"),
     (tiny_text(search={"max_evals": -3}), [], "search.max_evals: Input should be greater than or equal to 1"),
     (tiny_text(search={"max_evals": "many"}), [], "search.max_evals: Input should be a valid integer"),
+    (
+        tiny_text(search={"pruning": {"method": "median", "forecast": "sometimes"}}),
+        [],
+        "search.pruning.forecast: Input should be a valid boolean",
+    ),
     (tiny_text(search={"timeout": -1}), [], "search.timeout"),
     (tiny_text(data={"test_size": 1.5}), [], "data.test_size"),
     (tiny_text(objective={"validation": {"cv": 1}}), [], "objective.validation.cv"),

@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 class Pruner(Protocol):
     """Decides, after trial ``number`` reported ``step``, whether it should stop.
 
-    ``board`` holds every trial's reported values as losses (lower is better) and which trials
-    finished; a pruner keeps no state of its own, so the same rule runs in the search process
-    and, on a copy of the board, in a Spark task.
+    ``board`` holds every trial's values as losses (lower is better: the reported ones, or with
+    ``forecast`` their forecasts) and which trials finished; a pruner keeps no state of its own,
+    so the same rule runs in the search process and, on a copy of the board, in a Spark task.
     """
 
     def prune(self, board: Board, number: int, step: int) -> bool: ...
@@ -39,7 +39,8 @@ class Board:
 
     ``steps`` holds the values the pruner compares: the reported losses, or with ``forecast``
     their forecasts (the reported ones are in ``reported``), made towards the last step of the
-    first trial that finished with steps (``horizon``; until one has, the reported values).
+    longest trial that finished with steps (``horizon``; until one has, the reported values). The
+    horizon depends only on which trials finished, not on the order they finished in.
     """
 
     def __init__(self, pruner: Pruner | None = None, forecast: bool = False) -> None:
@@ -81,9 +82,9 @@ class Board:
             self.reported[number] = reported = dict(sorted(reported.items()))
             self.steps[number] = forecasts(reported, self.horizon)
 
-    def _set_horizon(self, steps: dict[int, float]) -> None:
-        """The first finished trial's last step: every forecast so far is made again towards it."""
-        self.horizon = max(steps)
+    def _set_horizon(self, horizon: int) -> None:
+        """A finished trial went further than the horizon: every forecast is made again."""
+        self.horizon = horizon
         self.steps = {n: forecasts(curve, self.horizon) for n, curve in self.reported.items()}
         self._first_at.clear()
 
@@ -103,8 +104,9 @@ class Board:
             if record.steps:
                 self._record(record.number, record.steps)
             finished = record.scored and record.pruned_step is None
-            if self.forecast and self.horizon is None and record.steps and finished:
-                self._set_horizon(record.steps)
+            longer = record.steps and (self.horizon is None or max(record.steps) > self.horizon)
+            if self.forecast and finished and longer:
+                self._set_horizon(max(record.steps))
             if record.pruned_step is not None:
                 if record.loss is None:  # set once: a Spark task's copy of the board may have
                     record.loss = self.pruned_loss(record.steps.get(record.pruned_step, math.nan))

@@ -1,5 +1,6 @@
 """The median rule (Optuna's ``MedianPruner``): stop a trial whose best value so far is worse
-than the median of the finished trials' values at the same step."""
+than the median of the finished trials' values at the same step. With ``forecast``, a trial's
+latest forecast is compared (each forecast is made from the reports so far)."""
 
 from __future__ import annotations
 
@@ -31,10 +32,13 @@ class MedianPruner:
         own = board.steps[number]
         if not _first_in_interval(step, own, self.warmup_steps, self.interval_steps):
             return False
-        values = np.asarray(list(own.values()), dtype=float)
-        if np.isnan(values).all():
-            return True
-        best = float(np.nanmin(values))
+        if board.forecast and math.isfinite(own[step]):
+            best = own[step]  # the latest forecast: an earlier, too hopeful one is not kept
+        else:
+            values = np.asarray(list(own.values()), dtype=float)
+            if np.isnan(values).all():
+                return True
+            best = float(np.nanmin(values))
         at_step = [board.steps[n][step] for n in completed if step in board.steps.get(n, {})]
         if len(at_step) < self.min_trials:
             return False

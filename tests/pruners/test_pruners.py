@@ -98,10 +98,28 @@ def test_a_forecast_extrapolates_the_last_improvements_geometrically_to_the_hori
     assert forecast({10: 1.0, 20: 0.6}, 100) == 0.6  # fewer than three reports
     assert forecast({10: 0.5, 20: 0.4, 30: 0.45}, 100) == 0.45  # no longer improving
     assert forecast({10: 0.5, 20: 0.6, 30: 0.5}, 100) == 0.5  # improving after getting worse
-    assert forecast({10: 1.0, 20: 0.9, 30: float("nan")}, 100) != forecast({10: 1.0}, 100)  # NaN stays
+    assert math.isnan(forecast({10: 1.0, 20: 0.9, 30: float("nan")}, 100))  # NaN stays
     steady = forecast({1: 3.0, 2: 2.0, 3: 1.0}, 1_000_000)  # a ratio of 1 is taken as MAX_RATIO
     assert steady == pytest.approx(1.0 - MAX_RATIO / (1 - MAX_RATIO))
     assert forecasts(curve, 50) == {10: 1.0, 20: 0.6, 30: pytest.approx(0.25)}
+
+
+def test_a_forecast_compares_improvements_per_step_where_reports_are_unevenly_spaced():
+    """A boosting trial's last report comes at its last round (480, then 500); on a curve whose
+    improvement shrinks by the same factor each step, the forecast lands where the curve does."""
+
+    def curve(step):
+        return 1 + 2 * 0.99**step
+
+    for steps in [(440, 470, 500), (300, 400, 500), (450, 480, 500), (20, 40, 60)]:
+        reports = {s: curve(s) for s in steps}
+        assert forecast(reports, 1000) == pytest.approx(curve(1000), abs=3e-4)
+        assert forecast(reports, 1000) < curve(steps[-1]) - 0.01  # it did extrapolate
+    # taken interval by interval, 20 steps improving 0.2 after 30 improving 0.6 is a ratio of 1/3;
+    # per step it is 0.01 after 0.02: half, over the 25 steps between the intervals' middles
+    uneven = {0: 1.6, 30: 1.0, 50: 0.8}
+    ratio = 0.5 ** (20 / 25)
+    assert forecast(uneven, 90) == pytest.approx(0.8 - 0.2 * ratio * (1 - ratio**2) / (1 - ratio))
 
 
 def slow_and_fast(board: Board) -> tuple[bool, bool]:
@@ -126,7 +144,7 @@ def test_with_forecast_a_slow_learner_is_kept_where_its_value_at_the_rung_would_
     assert board.steps[2][60] == pytest.approx(0.42 - 0.08 * 0.8 * (1 - 0.8**12) / 0.2)
 
 
-def test_forecasts_wait_for_the_first_finished_trials_last_step_then_are_made_again():
+def test_forecasts_wait_for_a_finished_trials_last_step_then_are_made_again():
     board = Board(MedianPruner(warmup_trials=1), forecast=True)
     board.report(1, 1, 3.0), board.report(1, 2, 2.0), board.report(1, 3, 1.5)
     assert board.steps[1] == {1: 3.0, 2: 2.0, 3: 1.5} and board.horizon is None
@@ -136,6 +154,38 @@ def test_forecasts_wait_for_the_first_finished_trials_last_step_then_are_made_ag
     copy = pickle.loads(pickle.dumps(board.snapshot()))
     assert copy.forecast and copy.horizon == 6 and copy.reported == board.reported
     assert copy.report(3, 1, 2.9) is False and copy.steps[3] == {1: 2.9}
+    copy.report(3, 2, 2.5), copy.report(3, 3, 2.3)  # the copy forecasts towards the same horizon
+    assert copy.steps[3][3] == pytest.approx(2.3 - 0.2 * 0.5 * (1 - 0.5**3) / 0.5)
+
+
+def test_the_horizon_is_the_longest_finished_trials_last_step_whatever_the_order():
+    short = {1: 3.0, 2: 2.5, 3: 2.2}  # stopped early (early stopping, fewer rounds in the space)
+    long = {1: 3.0, 2: 2.4, 3: 2.0, 4: 1.9, 5: 1.85, 6: 1.8}
+    boards = []
+    for order in [((1, short), (2, long)), ((2, long), (1, short))]:
+        board = Board(MedianPruner(warmup_trials=1), forecast=True)
+        board.report(9, 1, 3.0), board.report(9, 2, 2.0), board.report(9, 3, 1.5)
+        for number, steps in order:
+            finished(board, number, steps)
+        boards.append(board)
+    assert boards[0].horizon == boards[1].horizon == 6
+    assert boards[0].steps == boards[1].steps
+    assert boards[0].steps[9][3] == pytest.approx(1.5 - 0.5 * 0.5 * (1 - 0.5**3) / 0.5)
+    pruned = TrialRecord(3, {}, steps={1: 3.0, 2: 2.9, 3: 2.8, 4: 2.7, 5: 2.6, 6: 2.5, 7: 2.4, 8: 2.3})
+    pruned.prune(8)
+    boards[0].finish(pruned)
+    assert boards[0].horizon == 6  # a pruned trial does not stretch it
+
+
+def test_with_forecast_the_median_rule_takes_the_latest_forecast_not_the_most_hopeful():
+    """An early forecast that was too hopeful does not shield a trial once its curve flattens."""
+    board = Board(MedianPruner(warmup_trials=1), forecast=True)
+    finished(board, 1, {1: 3.0, 2: 2.0, 3: 1.5, 4: 1.25, 5: 1.2, 6: 1.18, 10: 1.15})
+    assert board.report(2, 1, 3.0) is False and board.report(2, 2, 2.0) is False
+    assert board.report(2, 3, 1.1) is False  # forecast from 0.9 then 1.0 is far below 1.5's
+    assert board.steps[2][3] < 0
+    assert board.report(2, 4, 1.6) is True  # got worse: its forecast is 1.6, above the median
+    assert not Board(MedianPruner(warmup_trials=1)).forecast  # without: its best value, 1.1
 
 
 def test_a_board_copy_travels_to_another_process_and_decides_the_same():
