@@ -3,7 +3,7 @@
 While XGBoost or LightGBM trains, a callback predicts the validation fold with the rounds so
 far, scores it with the search's metric and reports it (step = rounds trained); the trial's
 pruner may stop it there (:class:`~hpo_plugin.pruners.TrialPruned` ends the library's training
-loop, which is Python in both). The validation fold only scores: early stopping keeps its own
+loop, which is Python in both), except at the last round, where the trial has trained it all. The validation fold only scores: early stopping keeps its own
 slice of the training rows.
 """
 
@@ -54,7 +54,8 @@ class Curve:
         value = float(metric.fn(self.y, pred, proba, self.task, self.n_classes))
         loss = loss_of(value, metric.greater_is_better)
         self.reporter.report(done, loss, (f"val_{self.metric}", value))
-        self.reporter.check()
+        if done < self.rounds:  # the last round is reported, never judged: the trial trained it all
+            self.reporter.check()
 
 
 class _XGBoostCurve(TrainingCallback):

@@ -11,6 +11,7 @@ from hpo_plugin.data import prepare
 from hpo_plugin.errors import ConfigError
 from hpo_plugin.fronts.experiment import load_experiment
 from hpo_plugin.objectives import EstimatorObjective, Objective, TrialFailed, build_objective, check_objective
+from hpo_plugin.pruners import Reporter, TrialPruned
 
 
 def objective_for(path: Path) -> EstimatorObjective:
@@ -41,6 +42,24 @@ def test_cv_reports_every_fold_and_the_model_is_refit_on_all_search_rows(tiny):
     folds = [outcome.metrics[f"val_log_loss_fold{i}"] for i in range(3)]
     assert outcome.metrics["val_log_loss"] == pytest.approx(sum(folds) / 3)
     assert outcome.model.n_features_in_ == objective.dataset.X_search.shape[1]
+
+
+@pytest.mark.parametrize(
+    ("validation", "steps"), [({"holdout": 0.25}, [5, 10]), ({"cv": 3}, [1, 2, 3])], ids=["rounds", "folds"]
+)
+def test_the_last_round_or_fold_is_reported_but_never_pruned(tiny, validation, steps):
+    """A pruner that says stop at the last step (10 rounds of 10, fold 3 of 3) stops nothing: the
+    trial has done all its work; one step earlier it stops the trial."""
+    pruning = {"method": "median", "report_every": 5}
+    objective = objective_for(tiny(objective={"validation": validation}, search={"pruning": pruning}))
+    params = {"max_depth": 2, "learning_rate": 0.2}
+    last = Reporter(lambda step, loss: step == steps[-1])
+    outcome = objective.evaluate(params, reporter=last)
+    assert list(last.steps) == steps and last.pruned and outcome.model is not None
+    earlier = Reporter(lambda step, loss: step == steps[-2])
+    with pytest.raises(TrialPruned):
+        objective.evaluate(params, reporter=earlier)
+    assert list(earlier.steps) == steps[:-1]
 
 
 def test_refit_and_test_scores_the_held_out_test_set_once(tiny):
