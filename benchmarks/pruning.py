@@ -133,7 +133,7 @@ def optuna_search(config, seconds: float) -> list[tuple[float, float | None]]:
             else:
                 params[p.name] = trial.suggest_float(p.name, low, high, log=p.kind == "loguniform")
 
-        def ask(step: int, loss: float) -> bool:
+        def ask(step: int, loss: float, end: int | None = None) -> bool:
             trial.report(loss, step)
             return trial.should_prune()
 

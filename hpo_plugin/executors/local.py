@@ -64,6 +64,7 @@ class StepReport(NamedTuple):
 
     step: int
     loss: float
+    end: int | None = None  # the trial's last step, where it knows it
 
 
 class Slot:
@@ -97,7 +98,7 @@ class Slot:
                 if isinstance(reply, Began):
                     started = time.monotonic()
                 elif isinstance(reply, StepReport):
-                    send(self.process.stdin, self.board.report(record.number, reply.step, reply.loss))
+                    send(self.process.stdin, self.board.report(record.number, *reply))
                 else:
                     break
         except OSError:
@@ -265,10 +266,10 @@ def _trials(objective: Objective, receive_frame, send_frame) -> None:
             os._exit(0)
 
 
-def _ask(receive_frame, send_frame, step: int, loss: float) -> bool:
+def _ask(receive_frame, send_frame, step: int, loss: float, end: int | None = None) -> bool:
     """In a worker: send a trial's report to the search process; its pruner's answer."""
     try:
-        send_frame(StepReport(step, loss))
+        send_frame(StepReport(step, loss, end))
     except OSError:
         os._exit(0)
     if (answer := receive_frame()) is EOF_FRAME:  # the search process is gone

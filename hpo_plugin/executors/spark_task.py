@@ -100,11 +100,11 @@ class _Refreshed:
         self.board, self.runs, self.curves, self.number = board, runs, curves, number
         self._read_at = -math.inf
 
-    def __call__(self, step: int, loss: float) -> bool:
+    def __call__(self, step: int, loss: float, end: int | None = None) -> bool:
         if time.monotonic() - self._read_at >= REFRESH_S:
             self._read_at = time.monotonic()
             self._refresh()
-        return self.board.report(self.number, step, loss)
+        return self.board.report(self.number, step, loss, end)
 
     def _refresh(self) -> None:
         known = {*self.board.steps, *self.board.completed, self.number}

@@ -118,6 +118,8 @@ class EstimatorObjective:
         started = time.perf_counter()
         model = None
         prunes = reporter is not None and reporter.prunes
+        if prunes and len(d.folds) > 1:
+            reporter.end = len(d.folds)
         for train, val in d.folds:
             model, X_train, y_train = clone(template), d.X_search.iloc[train], d.y_search[train]
             extra, undo = {}, None

@@ -3,8 +3,9 @@
 While XGBoost or LightGBM trains, a callback predicts the validation fold with the rounds so
 far, scores it with the search's metric and reports it (step = rounds trained); the trial's
 pruner may stop it there (:class:`~hpo_plugin.pruners.TrialPruned` ends the library's training
-loop, which is Python in both), except at the last round, where the trial has trained it all. The validation fold only scores: early stopping keeps its own
-slice of the training rows.
+loop, which is Python in both), except at the last round, where the trial has trained it all
+(XGBoost's early stopping runs after this callback: a round where it stops is judged). The
+validation fold only scores: early stopping keeps its own slice of the training rows.
 """
 
 from __future__ import annotations
@@ -110,5 +111,5 @@ def with_curve(model, X_train, y_train, X_val, curve: Curve) -> tuple[dict[str, 
 
         X_val = clone(model[:-1]).fit(X_train, y_train).transform(X_val)
     attach = next(fn for base, fn in CURVES if isinstance(estimator, base))
-    curve.rounds = estimator.get_params().get("n_estimators") or DEFAULT_ROUNDS
+    curve.rounds = curve.reporter.end = estimator.get_params().get("n_estimators") or DEFAULT_ROUNDS
     return attach(model, curve, X_val)

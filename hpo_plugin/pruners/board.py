@@ -38,9 +38,11 @@ class Board:
     """Every trial's ``{step: loss}``, the finished trials' losses, and the search's pruner.
 
     ``steps`` holds the values the pruner compares: the reported losses, or with ``forecast``
-    their forecasts (the reported ones are in ``reported``), made towards the last step of the
-    longest trial that finished with steps (``horizon``; until one has, the reported values). The
-    horizon depends only on which trials finished, not on the order they finished in.
+    their forecasts (the reported ones are in ``reported``), made towards the trial's own last
+    step where it is known (``ends``: a built-in trial's rounds or folds, a finished trial's last
+    step), otherwise towards the last step of the longest trial that finished with steps
+    (``horizon``; until one has, the reported values). Neither depends on the order trials
+    finished in.
     """
 
     def __init__(self, pruner: Pruner | None = None, forecast: bool = False) -> None:
@@ -49,6 +51,7 @@ class Board:
         self.steps: dict[int, dict[int, float]] = {}  # trial number -> step -> loss, steps rising
         self.reported: dict[int, dict[int, float]] = {}  # the same, as reported (with forecast)
         self.horizon: int | None = None
+        self.ends: dict[int, int] = {}  # trial number -> its last step, where known (with forecast)
         self.completed: dict[int, float] = {}  # finished, not pruned: trial number -> loss
         self._first_at: dict[tuple[int, int], float] = {}  # (number, step) -> value, once known
         self._lock = threading.Lock()
@@ -63,9 +66,12 @@ class Board:
     def prunes(self) -> bool:
         return self.pruner is not None
 
-    def report(self, number: int, step: int, loss: float) -> bool:
-        """Record trial ``number``'s loss at ``step``; whether the pruner stops it there."""
+    def report(self, number: int, step: int, loss: float, end: int | None = None) -> bool:
+        """Record trial ``number``'s loss at ``step`` (``end``: its last step, where it knows it);
+        whether the pruner stops it there."""
         with self._lock:
+            if self.forecast and end is not None:
+                self.ends[number] = end
             self._record(number, {step: loss})
             return self.pruner is not None and bool(self.pruner.prune(self, number, step))
 
@@ -76,16 +82,17 @@ class Board:
         reported = self.reported.setdefault(number, {})
         last = next(reversed(reported), None)
         reported.update(steps)
+        target = self.ends.get(number, self.horizon)
         if len(steps) == 1 and (last is None or next(iter(steps)) > last):  # a trial's next report
-            self.steps.setdefault(number, {})[next(iter(steps))] = forecast(reported, self.horizon)
+            self.steps.setdefault(number, {})[next(iter(steps))] = forecast(reported, target)
         else:
             self.reported[number] = reported = dict(sorted(reported.items()))
-            self.steps[number] = forecasts(reported, self.horizon)
+            self.steps[number] = forecasts(reported, target)
 
     def _set_horizon(self, horizon: int) -> None:
         """A finished trial went further than the horizon: every forecast is made again."""
         self.horizon = horizon
-        self.steps = {n: forecasts(curve, self.horizon) for n, curve in self.reported.items()}
+        self.steps = {n: forecasts(curve, self.ends.get(n, horizon)) for n, curve in self.reported.items()}
         self._first_at.clear()
 
     def reporter(self, number: int) -> Reporter:
@@ -101,9 +108,11 @@ class Board:
         never be taken for the best.
         """
         with self._lock:
+            finished = record.scored and record.pruned_step is None
+            if self.forecast and finished and record.steps:  # where it ended (early stopping)
+                self.ends[record.number] = max(record.steps)
             if record.steps:
                 self._record(record.number, record.steps)
-            finished = record.scored and record.pruned_step is None
             longer = record.steps and (self.horizon is None or max(record.steps) > self.horizon)
             if self.forecast and finished and longer:
                 self._set_horizon(max(record.steps))
@@ -130,6 +139,7 @@ class Board:
             copy.steps = {n: dict(s) for n, s in self.steps.items()}
             copy.reported = {n: dict(s) for n, s in self.reported.items()}
             copy.horizon = self.horizon
+            copy.ends = dict(self.ends)
             copy.completed = dict(self.completed)
             return copy
 

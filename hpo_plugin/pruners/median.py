@@ -32,8 +32,9 @@ class MedianPruner:
         own = board.steps[number]
         if not _first_in_interval(step, own, self.warmup_steps, self.interval_steps):
             return False
-        if board.forecast and math.isfinite(own[step]):
-            best = own[step]  # the latest forecast: an earlier, too hopeful one is not kept
+        if board.forecast:  # the latest forecast: an earlier, too hopeful one is not kept
+            if math.isnan(best := own[step]):
+                return True  # diverged
         else:
             values = np.asarray(list(own.values()), dtype=float)
             if np.isnan(values).all():

@@ -16,8 +16,9 @@ from hpo_plugin.pruners.base import TrialPruned
 class Reporter:
     """Collects ``{step: loss}`` and the metric history to log; knows whether to stop."""
 
-    def __init__(self, ask: Callable[[int, float], bool] | None = None) -> None:
-        self.ask = ask
+    def __init__(self, ask: Callable[[int, float, int | None], bool] | None = None) -> None:
+        self.ask = ask  # (step, loss, end) -> stop?
+        self.end: int | None = None  # the trial's last step, where it is known (rounds, folds)
         self.steps: dict[int, float] = {}  # step -> loss (lower is better)
         self.history: list[tuple[str, float, int]] = []  # (metric key, value, step) to log
         self.pruned = False
@@ -39,7 +40,7 @@ class Reporter:
         self.steps[int(step)] = float(loss)
         if metric is not None:
             self.history.append((metric[0], float(metric[1]), int(step)))
-        self.pruned = self.ask is not None and bool(self.ask(int(step), float(loss)))
+        self.pruned = self.ask is not None and bool(self.ask(int(step), float(loss), self.end))
         return self.pruned
 
     def check(self) -> None:

@@ -53,10 +53,10 @@ def test_the_last_round_or_fold_is_reported_but_never_pruned(tiny, validation, s
     pruning = {"method": "median", "report_every": 5}
     objective = objective_for(tiny(objective={"validation": validation}, search={"pruning": pruning}))
     params = {"max_depth": 2, "learning_rate": 0.2}
-    last = Reporter(lambda step, loss: step == steps[-1])
+    last = Reporter(lambda step, loss, end: step == steps[-1] == end)
     outcome = objective.evaluate(params, reporter=last)
     assert list(last.steps) == steps and last.pruned and outcome.model is not None
-    earlier = Reporter(lambda step, loss: step == steps[-2])
+    earlier = Reporter(lambda step, loss, end: step == steps[-2])
     with pytest.raises(TrialPruned):
         objective.evaluate(params, reporter=earlier)
     assert list(earlier.steps) == steps[:-1]

@@ -185,7 +185,41 @@ def test_with_forecast_the_median_rule_takes_the_latest_forecast_not_the_most_ho
     assert board.report(2, 3, 1.1) is False  # forecast from 0.9 then 1.0 is far below 1.5's
     assert board.steps[2][3] < 0
     assert board.report(2, 4, 1.6) is True  # got worse: its forecast is 1.6, above the median
-    assert not Board(MedianPruner(warmup_trials=1)).forecast  # without: its best value, 1.1
+    assert board.report(3, 1, 3.0) is False and board.report(3, 2, float("nan")) is True  # diverged
+    raw = Board(MedianPruner(warmup_trials=1))
+    finished(raw, 1, {1: 3.0, 2: 2.0, 3: 1.5, 4: 1.25, 5: 1.2, 6: 1.18, 10: 1.15})
+    assert [raw.report(2, s, v) for s, v in {1: 3.0, 2: 2.0, 3: 1.1, 4: 1.6}.items()] == [False] * 4
+    # without forecast the rule takes the best value so far (1.1), as Optuna's does
+
+
+def test_the_cap_on_a_forecast_does_not_depend_on_how_the_reports_are_spaced():
+    def curve(step):  # slow: the cap (0.95 an interval) binds
+        return 1 + 2 * 0.999**step
+
+    at = [forecast({s: curve(s) for s in steps}, 1000) for steps in [(360, 380, 400), (360, 380, 381)]]
+    assert at[0] == pytest.approx(at[1], abs=0.01) and at[0] < curve(400) - 0.1
+    for wild in [{0: 1.0, 1: 1 - 2**-52, 100: -1e160}, {0: 1e300, 1: -1e300, 2: -1.7e308}]:
+        assert math.isfinite(forecast(wild, 1000))  # no overflow, no division by zero
+
+
+def test_a_trial_that_knows_its_last_step_is_forecast_to_it():
+    """With ``n_estimators`` in the space, a 200-round trial ends at 200, not at the longest
+    finished trial's 1,000; a finished trial's forecasts go to where it ended."""
+    board = Board(MedianPruner(warmup_trials=1), forecast=True)
+    finished(board, 1, {100: 3.0, 200: 2.0, 300: 1.5, 1000: 1.2})
+    assert board.horizon == 1000 and board.ends[1] == 1000
+    for step, loss in {20: 3.0, 40: 2.0, 60: 1.5}.items():
+        board.report(2, step, loss, end=200)  # a built-in trial's rounds, from its reporter
+        board.report(3, step, loss)  # nothing known: the horizon
+    assert board.steps[2][60] == pytest.approx(forecast(board.reported[2], 200))
+    assert board.steps[3][60] == pytest.approx(forecast(board.reported[3], 1000))
+    assert board.steps[3][60] < board.steps[2][60] < 1.5
+    record = TrialRecord(2, {}, steps={**board.reported[2], 80: 1.3})  # early stopping at 80
+    record.succeed(1.3, {})
+    board.finish(record)
+    assert board.ends[2] == 80
+    assert board.steps[2][60] == pytest.approx(forecast({20: 3.0, 40: 2.0, 60: 1.5}, 80))
+    assert pickle.loads(pickle.dumps(board.snapshot())).ends == board.ends
 
 
 def test_a_board_copy_travels_to_another_process_and_decides_the_same():
@@ -196,7 +230,7 @@ def test_a_board_copy_travels_to_another_process_and_decides_the_same():
 
 
 def test_a_reporter_checks_steps_and_values_and_raises_when_told_to_stop():
-    reporter = Reporter(lambda step, loss: loss > 1)
+    reporter = Reporter(lambda step, loss, end: loss > 1)
     assert reporter.report(1, 0.5, ("val_x", 0.5)) is False
     with pytest.raises(ValueError, match="step 1 reported after step 1; report each step once, in order"):
         reporter.report(1, 0.4)
