@@ -134,7 +134,7 @@ class EstimatorObjective:
             if (best := best_iteration(model)) is not None:
                 per_fold[-1]["best_iteration"] = best
             if prunes and len(d.folds) > 1:
-                self._report_folds(per_fold, reporter, last=len(per_fold) == len(d.folds))
+                self._report_folds(per_fold, reporter)
         fit_time = time.perf_counter() - started
         metrics = _summarise(per_fold, d.task)
         value = metrics[f"val_{self.metric}"]
@@ -152,13 +152,12 @@ class EstimatorObjective:
         metrics.update(measure(self.config.objective.tradeoffs.names, model, d.X_search.iloc[val]))
         return TrialOutcome(self.loss_of(value), metrics, model)
 
-    def _report_folds(self, per_fold: list[dict[str, float]], reporter: Reporter, last: bool) -> None:
+    def _report_folds(self, per_fold: list[dict[str, float]], reporter: Reporter) -> None:
         """The mean score of the folds so far, at step = folds done; stop if the pruner says so
-        (never after the last fold: the trial has done all its work, it finishes)."""
+        (never after the last fold, the reporter's end: the trial has done all its work)."""
         mean = float(np.mean([fold[self.metric] for fold in per_fold]))
         reporter.report(len(per_fold), self.loss_of(mean), (f"val_{self.metric}", mean))
-        if not last:
-            reporter.check()
+        reporter.check()
 
     def refit_and_test(self, params: Mapping[str, Any]) -> tuple[Any, dict[str, float]]:
         """The final model: fit on all search data, scored once on the held-out test set."""

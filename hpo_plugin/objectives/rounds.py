@@ -55,8 +55,7 @@ class Curve:
         value = float(metric.fn(self.y, pred, proba, self.task, self.n_classes))
         loss = loss_of(value, metric.greater_is_better)
         self.reporter.report(done, loss, (f"val_{self.metric}", value))
-        if done < self.rounds:  # the last round is reported, never judged: the trial trained it all
-            self.reporter.check()
+        self.reporter.check()  # not at the last round (the reporter's end): the trial trained it all
 
 
 class _XGBoostCurve(TrainingCallback):

@@ -109,13 +109,13 @@ class Board:
         """
         with self._lock:
             finished = record.scored and record.pruned_step is None
-            if self.forecast and finished and record.steps:  # where it ended (early stopping)
-                self.ends[record.number] = max(record.steps)
             if record.steps:
+                last_step = max(record.steps)
+                if self.forecast and finished:  # where it ended (early stopping included)
+                    self.ends[record.number] = last_step
                 self._record(record.number, record.steps)
-            longer = record.steps and (self.horizon is None or max(record.steps) > self.horizon)
-            if self.forecast and finished and longer:
-                self._set_horizon(max(record.steps))
+                if self.forecast and finished and (self.horizon is None or last_step > self.horizon):
+                    self._set_horizon(last_step)
             if record.pruned_step is not None:
                 if record.loss is None:  # set once: a Spark task's copy of the board may have
                     record.loss = self.pruned_loss(record.steps.get(record.pruned_step, math.nan))

@@ -44,8 +44,9 @@ class Reporter:
         return self.pruned
 
     def check(self) -> None:
-        """Raise :class:`TrialPruned` if the last report said to stop."""
-        if self.pruned:
+        """Raise :class:`TrialPruned` if the last report said to stop, unless it was the trial's
+        last step (``end``): a trial that has done all its work finishes with its model."""
+        if self.pruned and self.last_step != self.end:
             raise TrialPruned()
 
     @property
